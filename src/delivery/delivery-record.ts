@@ -1,0 +1,81 @@
+/**
+ * What fhir-notify knows about one intended message (one delivery id). Kept in Redis by the
+ * ledger; projected into a FHIR Communication by the audit worker. It holds references and
+ * ids, plus the rendered text actually sent (safe slots only) for Communication.payload.
+ */
+export type DeliveryState =
+  | "queued"
+  | "dispatching"
+  | "unknown"
+  | "accepted"
+  | "held"
+  | "sent"
+  | "delivered"
+  | "read"
+  | "failed"
+  | "not-done"
+  | "expired";
+
+/** Why a notification was not sent. Codes, never content. */
+export type NotDoneReason =
+  | "no-consent"
+  | "opted-out"
+  | "no-mobile-number"
+  | "invalid-phone-number"
+  | "no-template-for-language"
+  | "phi-guard"
+  | "patient-inactive"
+  | "no-patient"
+  | "resource-gone"
+  | "no-longer-applies"
+  | "superseded"
+  | "past-due"
+  | "whatsapp-permanent"
+  | "expired"
+  | "sender-halted"
+  | "system-error";
+
+export type DeliveryCategory = "notification" | "reminder";
+
+export interface StatusEvent {
+  state: DeliveryState;
+  /** ISO instant the event happened (vendor timestamp when known). */
+  at: string;
+  /** WhatsApp error code for failures. */
+  code?: number;
+}
+
+export interface DeliveryRecord {
+  deliveryId: string;
+  source: string;
+  ruleId: string;
+  rulesHash: string;
+  templateName: string;
+  category: DeliveryCategory;
+  /** "Appointment/123" */
+  resourceRef: string;
+  resourceVersion?: string;
+  /** "Patient/456" */
+  patientRef?: string;
+  /** "Organization/..." that sends in the hospital's name. */
+  senderRef?: string;
+  state: DeliveryState;
+  reason?: NotDoneReason;
+  /** A fixed, PHI-free explanation (e.g. "no template for language es-MX" is NOT allowed; "no template for the patient's language" is). */
+  reasonDetail?: string;
+  vendorCode?: number;
+  wamid?: string;
+  languageCode?: string;
+  /** The body text as sent: template text with safe-slot values. */
+  renderedText?: string;
+  scheduledFor?: string;
+  sentAt?: string;
+  deliveredAt?: string;
+  readAt?: string;
+  failedAt?: string;
+  history: StatusEvent[];
+  communicationId?: string;
+  createdAt: string;
+  updatedAt: string;
+  dryRun?: boolean;
+}
