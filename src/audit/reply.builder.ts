@@ -1,0 +1,64 @@
+import type { AppointmentResponse, Task } from "fhir/r4";
+import type { AuditOptions } from "./audit.config.js";
+import { relativeReference } from "./communication.builder.js";
+
+/*
+ * What a patient's quick-reply tap becomes on the FHIR server (fhir-notifications.md §11).
+ * The inbound wamid is the identifier of each resource, so a conditional create on it makes a
+ * redelivered webhook a no-op. Nothing the patient typed is copied; texts here are fixed.
+ */
+
+/** A button tap on an appointment message, resolved to references. */
+export interface AppointmentReply {
+  inboundWamid: string;
+  appointmentRef: string;
+  patientRef: string;
+}
+
+/** "Confirm": the patient accepts the appointment. fhir-notify does not patch the Appointment. */
+export function buildAppointmentResponse(reply: AppointmentReply, opts: AuditOptions): AppointmentResponse {
+  return {
+    resourceType: "AppointmentResponse",
+    identifier: [{ system: opts.inboundIdSystem, value: reply.inboundWamid }],
+    appointment: relativeReference(reply.appointmentRef, ["Appointment"], "appointmentRef"),
+    actor: relativeReference(reply.patientRef, ["Patient"], "patientRef"),
+    participantStatus: "accepted",
+  };
+}
+
+/**
+ * "Reschedule": a work item for the scheduling staff. The patient has not declined, so no
+ * AppointmentResponse is written for it.
+ */
+export function buildRescheduleTask(
+  reply: AppointmentReply & {
+    /** When the patient tapped (WhatsApp's timestamp). */
+    authoredOn: string;
+    /** Who should pick the task up, e.g. "HealthcareService/scheduling-desk". */
+    ownerRef?: string;
+  },
+  opts: AuditOptions,
+): Task {
+  const patient = relativeReference(reply.patientRef, ["Patient"], "patientRef");
+  const authoredOn = Date.parse(reply.authoredOn);
+  if (Number.isNaN(authoredOn)) throw new RangeError("authoredOn must be an ISO date-time");
+  const owner =
+    reply.ownerRef === undefined
+      ? undefined
+      : relativeReference(reply.ownerRef, ["HealthcareService", "Organization", "PractitionerRole", "Practitioner", "CareTeam"], "ownerRef");
+
+  return {
+    resourceType: "Task",
+    identifier: [{ system: opts.inboundIdSystem, value: reply.inboundWamid }],
+    status: "requested",
+    intent: "order",
+    priority: "routine",
+    code: { text: "Patient requested reschedule via WhatsApp" },
+    description: "Patient tapped 'Reschedule' on the appointment message.",
+    focus: relativeReference(reply.appointmentRef, ["Appointment"], "appointmentRef"),
+    for: patient,
+    authoredOn: new Date(authoredOn).toISOString(),
+    requester: patient,
+    ...(owner !== undefined ? { owner } : {}),
+  };
+}
