@@ -1,0 +1,201 @@
+import { z } from "zod";
+import { AppError } from "../../http/errors.js";
+import { vendorStatusSchema, type VendorStatus } from "./status.map.js";
+
+/**
+ * Parsing of the `messages` webhook (whatsapp-cloud-api.md §4.4–§6). Call it only after
+ * hasValidSignature. Schemas are loose (Meta adds fields, e.g. user_id and username in 2026) and
+ * each status/message is parsed on its own, so one odd item never rejects a batch Meta would
+ * otherwise retry for days. Inbound free text is reduced to an opt-out flag and dropped.
+ */
+
+/** Meta sends up to 3 MB per POST (§4.5); the route's body limit must allow at least this. */
+export const maxWebhookBytes = 3 * 1024 * 1024;
+
+/** Default opt-out words (§6.4), compared after trim, accent stripping and case folding. */
+export const defaultOptOutKeywords: readonly string[] = ["STOP", "UNSUBSCRIBE", "CANCEL", "BAJA", "PARAR", "ALTO", "NO MAS", "CANCELAR"];
+
+export interface StatusUpdate {
+  wamid: string;
+  status: VendorStatus;
+  /** ISO instant from Meta's Unix-seconds timestamp. */
+  timestamp: string;
+  /** biz_opaque_callback_data echoed from the send: our delivery id. */
+  callbackData?: string;
+  errorCode?: number;
+}
+
+export interface InboundMessage {
+  id: string;
+  /** Sender's number; Meta may omit it for users with usernames (§6.5). */
+  from?: string;
+  /** Business-scoped user id (user_id), present on webhooks from 2026. */
+  userId?: string;
+  /** ISO instant the user sent it, when Meta says. */
+  timestamp?: string;
+  /** context.id: the wamid of our template the user replied to. */
+  contextWamid?: string;
+  kind: "button" | "text" | "interactive" | "other";
+  /** Quick-reply payload we set at send time (or an interactive reply id). */
+  buttonPayload?: string;
+  /** Only for text: whether the text was an opt-out keyword. The text itself is not kept. */
+  optOut: boolean;
+}
+
+export interface ParsedWebhook {
+  statuses: StatusUpdate[];
+  inbound: InboundMessage[];
+  /** Items addressed to a phone number id other than ours (shared WABA or app). */
+  ignoredOtherNumber: number;
+  /** Changes for other fields, statuses we do not track (played), and items that failed to parse. */
+  ignoredOther: number;
+  /** value.errors: system- or account-level problems not tied to a message (e.g. 130429). */
+  systemErrorCodes: number[];
+}
+
+const envelopeSchema = z.looseObject({
+  object: z.literal("whatsapp_business_account"),
+  entry: z.array(
+    z.looseObject({
+      id: z.string().optional(),
+      changes: z.array(z.looseObject({ field: z.string(), value: z.unknown() })),
+    }),
+  ),
+});
+
+const messagesValueSchema = z.looseObject({
+  metadata: z.looseObject({ phone_number_id: z.string() }).optional(),
+  statuses: z.array(z.unknown()).optional(),
+  messages: z.array(z.unknown()).optional(),
+  errors: z.array(z.unknown()).optional(),
+});
+
+const unixSeconds = z.union([z.string().regex(/^\d{1,12}$/), z.number().int().nonnegative()]).transform((s) => new Date(Number(s) * 1000).toISOString());
+
+const statusItemSchema = z.looseObject({
+  id: z.string().min(1),
+  status: z.string(),
+  timestamp: unixSeconds,
+  recipient_id: z.string().optional(),
+  user_id: z.string().optional(),
+  biz_opaque_callback_data: z.string().optional(),
+  errors: z.array(z.looseObject({ code: z.number().int() })).optional(),
+});
+
+const messageItemSchema = z.looseObject({
+  id: z.string().min(1),
+  from: z.string().optional(),
+  user_id: z.string().optional(),
+  timestamp: unixSeconds.optional(),
+  type: z.string(),
+  context: z.looseObject({ id: z.string().optional() }).optional(),
+  button: z.looseObject({ payload: z.string().optional() }).optional(),
+  text: z.looseObject({ body: z.string() }).optional(),
+  interactive: z
+    .looseObject({
+      button_reply: z.looseObject({ id: z.string() }).optional(),
+      list_reply: z.looseObject({ id: z.string() }).optional(),
+    })
+    .optional(),
+});
+
+const systemErrorSchema = z.looseObject({ code: z.number().int() });
+
+export function parseWebhook(text: string, ownPhoneNumberId: string | undefined, optOutKeywords: readonly string[] = defaultOptOutKeywords): ParsedWebhook {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // No cause attached: V8's JSON error message quotes the body.
+    throw new AppError("invalid", "webhook body is not JSON");
+  }
+  const envelope = envelopeSchema.safeParse(json);
+  if (!envelope.success) throw new AppError("invalid", "webhook body is not a WhatsApp Business Account notification", "entry");
+
+  const keywords = new Set(optOutKeywords.map(normaliseKeyword));
+  const out: ParsedWebhook = { statuses: [], inbound: [], ignoredOtherNumber: 0, ignoredOther: 0, systemErrorCodes: [] };
+
+  for (const entry of envelope.data.entry) {
+    for (const change of entry.changes) {
+      const value = change.field === "messages" ? messagesValueSchema.safeParse(change.value) : undefined;
+      if (value === undefined || !value.success) {
+        out.ignoredOther += 1;
+        continue;
+      }
+      const { metadata, statuses = [], messages = [], errors = [] } = value.data;
+      if (ownPhoneNumberId !== undefined && metadata?.phone_number_id !== ownPhoneNumberId) {
+        out.ignoredOtherNumber += Math.max(1, statuses.length + messages.length);
+        continue;
+      }
+      for (const item of statuses) {
+        const status = toStatusUpdate(item);
+        if (status === undefined) out.ignoredOther += 1;
+        else out.statuses.push(status);
+      }
+      for (const item of messages) {
+        const message = toInboundMessage(item, keywords);
+        if (message === undefined) out.ignoredOther += 1;
+        else out.inbound.push(message);
+      }
+      for (const item of errors) {
+        const e = systemErrorSchema.safeParse(item);
+        if (e.success) out.systemErrorCodes.push(e.data.code);
+        else out.ignoredOther += 1;
+      }
+    }
+  }
+  return out;
+}
+
+function toStatusUpdate(item: unknown): StatusUpdate | undefined {
+  const parsed = statusItemSchema.safeParse(item);
+  if (!parsed.success) return undefined;
+  const status = vendorStatusSchema.safeParse(parsed.data.status);
+  if (!status.success) return undefined;
+  const { id, timestamp, biz_opaque_callback_data: callbackData, errors } = parsed.data;
+  const errorCode = errors?.[0]?.code;
+  return {
+    wamid: id,
+    status: status.data,
+    timestamp,
+    ...(callbackData !== undefined ? { callbackData } : {}),
+    ...(errorCode !== undefined ? { errorCode } : {}),
+  };
+}
+
+function toInboundMessage(item: unknown, keywords: ReadonlySet<string>): InboundMessage | undefined {
+  const parsed = messageItemSchema.safeParse(item);
+  if (!parsed.success) return undefined;
+  const m = parsed.data;
+  const base = {
+    id: m.id,
+    ...(m.from !== undefined ? { from: m.from } : {}),
+    ...(m.user_id !== undefined ? { userId: m.user_id } : {}),
+    ...(m.timestamp !== undefined ? { timestamp: m.timestamp } : {}),
+    ...(m.context?.id !== undefined ? { contextWamid: m.context.id } : {}),
+  };
+  if (m.type === "button" && m.button !== undefined) {
+    return { ...base, kind: "button", optOut: false, ...(m.button.payload !== undefined ? { buttonPayload: m.button.payload } : {}) };
+  }
+  if (m.type === "text" && m.text !== undefined) {
+    return { ...base, kind: "text", optOut: keywords.has(normaliseKeyword(m.text.body)) };
+  }
+  if (m.type === "interactive" && m.interactive !== undefined) {
+    const replyId = m.interactive.button_reply?.id ?? m.interactive.list_reply?.id;
+    return { ...base, kind: "interactive", optOut: false, ...(replyId !== undefined ? { buttonPayload: replyId } : {}) };
+  }
+  return { ...base, kind: "other", optOut: false };
+}
+
+/**
+ * "  Stop! " → "STOP", "No más" → "NO MAS". Whole-message match only: a sentence that merely
+ * contains "stop" is not an opt-out.
+ */
+export function normaliseKeyword(text: string): string {
+  return text
+    .normalize("NFKD")
+    .replace(/\p{M}/gu, "")
+    .toUpperCase()
+    .replace(/^[\p{P}\p{S}\s]+|[\p{P}\p{S}\s]+$/gu, "")
+    .replace(/\s+/gu, " ");
+}
