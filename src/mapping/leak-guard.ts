@@ -1,0 +1,186 @@
+import type { FhirResource } from "fhir/r4";
+
+/**
+ * The second wall. Slots are the first: a rule cannot name a clinical field. This guard checks
+ * the rendered values anyway, against the clinical content of the very resources the message is
+ * about, so a mis-configured label or a bug in a slot cannot carry a drug name or a result out.
+ */
+
+/** Top-level elements classed DENY (fhir-notifications.md §8) whose text must never reach a message. */
+const clinicalElements = new Set([
+  "medication",
+  "medicationCodeableConcept",
+  "medicationReference",
+  "code",
+  "conclusion",
+  "conclusionCode",
+  "reasonCode",
+  "reasonReference",
+  "serviceType",
+  "serviceCategory",
+  "specialty",
+  "appointmentType",
+  "note",
+  "description",
+  "comment",
+  "patientInstruction",
+  "dosageInstruction",
+  "supportingInformation",
+  "basedOn",
+  "cancelationReason",
+  "result",
+  "presentedForm",
+  "specimen",
+  "input",
+  "output",
+  "qualification",
+]);
+
+/** Matched only as whole values: their words (a street, a city) are too common to match one by one. */
+const wholeValueElements = new Set(["identifier", "birthDate"]);
+
+/** Words of six letters or more that appear in clinical text and in ordinary labels alike. */
+const commonWords = new Set([
+  "clinic", "clinica", "center", "centre", "centro", "hospital", "health", "medical", "outpatient", "patient", "paciente",
+  "appointment", "follow", "review", "routine", "general", "please", "before", "should", "street", "avenue", "building",
+  "floor", "tablet", "tablets", "capsule", "capsules", "report", "reports", "results", "morning", "evening", "daily",
+  "office", "service", "services", "pharmacy", "farmacia", "portal", "visita", "consulta", "control",
+]);
+
+const minLength = 4;
+const minTokenLength = 6;
+
+interface SensitiveValues {
+  readonly whole: readonly string[];
+  readonly tokens: ReadonlySet<string>;
+}
+
+/** Lower-case, strip accents and punctuation, collapse spaces: "Sertralina 50 mg." → "sertralina 50 mg". */
+export function normalise(text: string): string {
+  const ascii = normaliseAscii(text);
+  if (ascii !== undefined) return ascii;
+  return text
+    .normalize("NFKD")
+    .replace(/\p{M}/gu, "")
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, " ")
+    .trim();
+}
+
+/**
+ * The same for plain ASCII (most values), in one pass without regular expressions: this runs for
+ * every sensitive string of every message. undefined when the text is not ASCII.
+ */
+function normaliseAscii(text: string): string | undefined {
+  let out = "";
+  let gap = false;
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
+    if (c > 0x7e) return undefined;
+    if (c >= 65 && c <= 90) c += 32;
+    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57)) {
+      if (gap && out.length > 0) out += " ";
+      out += String.fromCharCode(c);
+      gap = false;
+    } else gap = true;
+  }
+  return out;
+}
+
+class Collector implements SensitiveValues {
+  readonly whole: string[] = [];
+  readonly tokens = new Set<string>();
+
+  addWhole(s: string): void {
+    const n = normalise(s);
+    if (n.length >= minLength) this.whole.push(n);
+  }
+
+  addText(s: string): void {
+    const n = normalise(s);
+    if (n.length < minLength) return;
+    this.whole.push(n);
+    if (n.length < minTokenLength) return;
+    let from = 0;
+    while (from < n.length) {
+      let to = n.indexOf(" ", from);
+      if (to < 0) to = n.length;
+      if (to - from >= minTokenLength) {
+        const word = n.slice(from, to);
+        if (!/^\d+$/.test(word) && !commonWords.has(word)) this.tokens.add(word);
+      }
+      from = to + 1;
+    }
+  }
+
+  /** Every string under value, except Attachment data (base64), URLs and code systems, which no message could repeat. */
+  walk(value: unknown, whole: boolean): void {
+    if (typeof value === "string") {
+      if (whole) this.addWhole(value);
+      else this.addText(value);
+    } else if (Array.isArray(value)) {
+      for (const v of value) this.walk(v, whole);
+    } else if (value !== null && typeof value === "object") {
+      const record = value as Record<string, unknown>;
+      for (const k in record) if (k !== "data" && k !== "url" && k !== "system") this.walk(record[k], whole);
+    }
+  }
+}
+
+/**
+ * Collect the clinical strings of the triggering resource and every resource read to build the
+ * message. The Patient's address lines and postal code count as whole values; city and country
+ * do not, because the clinic is usually in the patient's city.
+ */
+export function sensitiveValues(resources: readonly (FhirResource | undefined)[]): SensitiveValues {
+  const out = new Collector();
+  for (const resource of resources) {
+    if (resource === undefined) continue;
+    const record = resource as unknown as Record<string, unknown>;
+    for (const key in record) {
+      if (clinicalElements.has(key)) out.walk(record[key], false);
+      else if (wholeValueElements.has(key)) out.walk(record[key], true);
+    }
+    if (resource.resourceType === "Patient") {
+      for (const address of resource.address ?? []) {
+        for (const line of address.line ?? []) out.addWhole(line);
+        if (address.postalCode !== undefined) out.addWhole(address.postalCode);
+        if (address.text !== undefined) out.addWhole(address.text);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * True when a rendered value contains a whole sensitive value (as words; anywhere if 8+ chars)
+ * or one of its distinctive words (as a word; anywhere if 8+ chars).
+ */
+export function leaks(value: string, sensitive: SensitiveValues): boolean {
+  const n = normalise(value);
+  if (n === "") return false;
+  const padded = ` ${n} `;
+  for (const s of sensitive.whole) {
+    if (s.length <= n.length && (padded.includes(` ${s} `) || (s.length >= 8 && n.includes(s)))) return true;
+  }
+  for (const word of n.split(" ")) if (sensitive.tokens.has(word)) return true;
+  // Long words are distinctive enough to catch even when glued to other text ("xSertralineY").
+  for (const token of sensitive.tokens) if (token.length >= 8 && token.length <= n.length && n.includes(token)) return true;
+  return false;
+}
+
+/**
+ * WhatsApp parameter rules (whatsapp-cloud-api.md §3.3): no newline/tab/U+2028/9, no runs of
+ * spaces, no zero-width or bidi controls (they can disguise text), never empty, capped length.
+ * undefined means the value is unusable and the message must not go out.
+ */
+export function sanitiseParameter(raw: string, maxLength: number): string | undefined {
+  const cleaned = raw
+    .replace(/[\u00AD\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]/g, "")
+    .replace(/[\p{Cc}\u2028\u2029]/gu, " ")
+    .replace(/\s+/g, " ")
+    .trim();
+  if (cleaned === "") return undefined;
+  const chars = [...cleaned];
+  return chars.length <= maxLength ? cleaned : `${chars.slice(0, maxLength - 1).join("").trimEnd()}…`;
+}
