@@ -55,7 +55,7 @@ export async function seedDemoData(repo: SandboxRepository, now: Date): Promise<
     active: true,
     name: [{ use: "official", given: ["Alex"], family: "Rivera" }],
     telecom: [
-      { system: "phone", value: "+15555550123", use: "mobile", rank: 1 },
+      { system: "phone", value: "+12025550123", use: "mobile", rank: 1 },
       { system: "email", value: "alex.rivera@example.org", use: "home" },
     ],
     communication: [{ language: { coding: [{ system: "urn:ietf:bcp:47", code: "en-US", display: "English (United States)" }] }, preferred: true }],

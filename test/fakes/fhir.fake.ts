@@ -30,7 +30,7 @@ export class FakeFhir implements FhirPort {
       id,
       meta: { ...resource.meta, versionId, lastUpdated: new Date().toISOString() },
     } as T & { id: string };
-    history.push(stored as Stored);
+    history.push(stored);
     this.versions.set(key, history);
     return stored;
   }

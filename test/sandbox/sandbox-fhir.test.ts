@@ -294,7 +294,7 @@ describe("sandbox FHIR server: metadata, mounting and seed", () => {
     const demo = found.entry?.[0]?.resource as Patient;
     expect(demo.id).toBe(first.patientId);
     expect(demo.name?.[0]).toMatchObject({ given: ["Alex"], family: "Rivera" });
-    expect(demo.telecom).toContainEqual({ system: "phone", value: "+15555550123", use: "mobile", rank: 1 });
+    expect(demo.telecom).toContainEqual({ system: "phone", value: "+12025550123", use: "mobile", rank: 1 });
 
     const consents = await json<Bundle>(
       await s.app.request(`/Consent?patient=${first.patientId}&status=active&category=https://fhir-notify.dev/fhir/CodeSystem/consent-category|whatsapp-logistics`),

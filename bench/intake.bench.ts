@@ -1,0 +1,98 @@
+import { Hono } from "hono";
+import { serve } from "@hono/node-server";
+import { Queue } from "bullmq";
+import { Redis } from "ioredis";
+import { randomUUID } from "node:crypto";
+import { configSchema } from "../src/config/config.schema.js";
+import { startService } from "../src/service.js";
+import { createLogger } from "../src/shared/logger.js";
+import { systemClock } from "../src/shared/clock.js";
+import { createMetrics } from "../src/shared/metrics.js";
+import { freePort } from "../src/redis/embedded-redis.js";
+import { runLoad, type LoadResult } from "./load.js";
+
+const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
+const token = "bench-token-0123456789abcdef";
+
+/** A realistic HAPI-style delivery: PUT {endpoint}/Appointment/{id} with the resource, distinct per request. */
+const appointmentBody = JSON.stringify({
+  resourceType: "Appointment",
+  id: "bench-{{n}}",
+  meta: { versionId: "1", lastUpdated: "2026-11-25T10:00:00Z" },
+  status: "booked",
+  serviceType: [{ text: "General practice" }],
+  start: "2026-12-01T14:30:00Z",
+  end: "2026-12-01T15:00:00Z",
+  participant: [
+    { actor: { reference: "Patient/p-{{n}}" }, status: "accepted" },
+    { actor: { reference: "Location/loc-1" }, status: "accepted" },
+  ],
+});
+
+async function cleanup(prefix: string): Promise<void> {
+  const redis = new Redis(redisUrl);
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+    if (keys.length > 0) await redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== "0");
+  await redis.quit();
+}
+
+/** The ceiling: a bare Hono route that only does queue.add, on the same Redis. */
+async function ceiling(requests: number): Promise<LoadResult> {
+  const prefix = `bench-${randomUUID()}`;
+  const producer = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+  const queue = new Queue("intake", { connection: producer, prefix });
+  const app = new Hono().put("/x/:id", async (c) => {
+    await queue.add("process-event", { id: c.req.param("id") }, { jobId: `j_${c.req.param("id")}` });
+    return c.body(null, 202);
+  });
+  const port = await freePort();
+  const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" });
+  try {
+    return await runLoad({ url: `http://127.0.0.1:${port}/x/{{n}}`, method: "PUT", headers: { "content-type": "application/fhir+json" }, body: appointmentBody, requests, concurrency: 64, timeLimitMs: 60_000 });
+  } finally {
+    server.close();
+    await queue.close();
+    await producer.quit();
+    await cleanup(prefix);
+  }
+}
+
+/** fhir-notify's intake: authenticate, normalise, durably queue, answer 202 (API role: no workers). */
+async function intake(requests: number): Promise<LoadResult> {
+  const prefix = `bench-${randomUUID()}`;
+  const config = configSchema.parse({
+    http: { port: 0 },
+    redis: { url: redisUrl, prefix },
+    fhir: { baseUrl: "http://127.0.0.1:9/fhir" },
+    sources: { bench: { auth: { type: "bearer", token } } },
+    log: { level: "silent" },
+  });
+  const service = await startService({ config, log: createLogger("silent"), clock: systemClock, role: "api", metrics: createMetrics({ defaultMetrics: false }) });
+  try {
+    return await runLoad({
+      url: `${service.url}/hooks/fhir/bench/Appointment/bench-{{n}}`,
+      method: "PUT",
+      headers: { "content-type": "application/fhir+json", authorization: `Bearer ${token}` },
+      body: appointmentBody,
+      requests,
+      concurrency: 64,
+      timeLimitMs: 60_000,
+    });
+  } finally {
+    await service.stop();
+    await cleanup(prefix);
+  }
+}
+
+export async function benchIntake(requests = 10_000): Promise<{ ceiling: LoadResult; intake: LoadResult }> {
+  // Warm both paths once so JIT and connection setup do not count.
+  await ceiling(500);
+  const c = await ceiling(requests);
+  await intake(500);
+  const i = await intake(requests);
+  return { ceiling: c, intake: i };
+}

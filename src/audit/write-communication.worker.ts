@@ -1,0 +1,85 @@
+import { isDeepStrictEqual } from "node:util";
+import { UnrecoverableError, type Job } from "bullmq";
+import type { Communication } from "fhir/r4";
+import type { Logger } from "pino";
+import { FhirError, type FhirPort } from "../fhir/fhir.port.js";
+import type { Ledger } from "../delivery/ledger.js";
+import { consume } from "../delivery/queues.js";
+import type { Metrics } from "../shared/metrics.js";
+import { buildCommunication, mergeForUpdate } from "./communication.builder.js";
+import type { AuditOptions } from "./audit.config.js";
+
+export interface WriteCommunicationDeps {
+  fhir: FhirPort;
+  ledger: Ledger;
+  options: AuditOptions;
+  log: Logger;
+  metrics: Metrics;
+}
+
+const maxConflictRetries = 5;
+
+/**
+ * Project the delivery's current state onto its Communication. The job reads the ledger when it
+ * runs, so the order in which status jobs arrive does not matter and a burst of statuses becomes
+ * at most one write per state step (jobs are keyed by delivery + step).
+ */
+export function writeCommunication(deps: WriteCommunicationDeps) {
+  return async (job: Job): Promise<string> => {
+    const { deliveryId } = consume("write-communication", job);
+    const log = deps.log.child({ deliveryId, jobId: job.id });
+    const record = await deps.ledger.get(deliveryId);
+    if (record === undefined) return "missing";
+    const built = buildCommunication(record, deps.options);
+    if (record.deadLettered === true && (built.status === "preparation" || built.status === "in-progress")) {
+      built.status = "on-hold";
+      built.statusReason = { text: "delivery attempts exhausted; waiting in the dead-letter queue for replay" };
+    }
+
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const existing = record.communicationId !== undefined ? await deps.fhir.read<Communication>("Communication", record.communicationId) : undefined;
+        if (existing === undefined) {
+          // First write, or the Communication was deleted on the server: conditional create on
+          // the notification key, so a retried job never makes a second one.
+          const key = built.identifier?.[0];
+          const { resource, created } = await deps.fhir.create(built, {
+            ifNoneExist: `identifier=${encodeURIComponent(`${key?.system ?? ""}|${key?.value ?? ""}`)}`,
+          });
+          if (resource.id !== undefined) await deps.ledger.set(deliveryId, { communicationId: resource.id });
+          if (created) {
+            deps.metrics.communicationWrites.inc({ result: "created" });
+            return "created";
+          }
+          // It existed already (an earlier attempt created it): update it with what we know now.
+          if (resource.id === undefined) return "exists";
+          record.communicationId = resource.id;
+          continue;
+        }
+        const merged = mergeForUpdate(existing, built);
+        if (isDeepStrictEqual({ ...merged, meta: undefined }, { ...existing, meta: undefined })) {
+          deps.metrics.communicationWrites.inc({ result: "unchanged" });
+          return "unchanged";
+        }
+        try {
+          const versionId = existing.meta?.versionId;
+          await deps.fhir.update(merged as Communication & { id: string }, versionId !== undefined ? { ifMatch: `W/"${versionId}"` } : {});
+          deps.metrics.communicationWrites.inc({ result: "updated" });
+          return "updated";
+        } catch (err) {
+          if (err instanceof FhirError && err.isConflict && attempt < maxConflictRetries) continue; // re-read, merge, retry
+          throw err;
+        }
+      }
+    } catch (err) {
+      if (err instanceof FhirError && !err.retryable) {
+        deps.metrics.communicationWrites.inc({ result: "failed" });
+        // The server's OperationOutcome may quote the resource; log only its issue codes and expressions.
+        const issues = err.outcome?.issue.map((i) => ({ code: i.code, expression: i.expression })) ?? [];
+        log.error({ status: err.status, issues }, "FHIR server refused the Communication write");
+        throw new UnrecoverableError(`FHIR write refused with status ${String(err.status)}`);
+      }
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * Environment variables and the config path each one sets. The README's environment table is
+ * generated from this list (npm run docs:env), so the two cannot drift.
+ */
+export interface EnvVar {
+  name: string;
+  path: readonly string[];
+  type: "string" | "number";
+  description: string;
+  secret?: boolean;
+}
+
+export const envVars: readonly EnvVar[] = [
+  { name: "PORT", path: ["http", "port"], type: "number", description: "HTTP port (default 8080)" },
+  { name: "HOST", path: ["http", "host"], type: "string", description: "Listen address (default 127.0.0.1; set 0.0.0.0 in containers)" },
+  { name: "PUBLIC_URL", path: ["http", "publicUrl"], type: "string", description: "URL the FHIR server and Meta use to reach this service" },
+  { name: "REDIS_URL", path: ["redis", "url"], type: "string", description: "Redis URL; unset: 127.0.0.1:6379 if it answers, else an embedded redis-server", secret: true },
+  { name: "FHIR_BASE_URL", path: ["fhir", "baseUrl"], type: "string", description: "FHIR R4 base URL; unset: the embedded sandbox server" },
+  { name: "FHIR_AUTH_TYPE", path: ["fhir", "auth", "type"], type: "string", description: "none | bearer | basic | client-credentials | smart-backend" },
+  { name: "FHIR_TOKEN", path: ["fhir", "auth", "token"], type: "string", description: "Static bearer token (auth type bearer)", secret: true },
+  { name: "FHIR_USERNAME", path: ["fhir", "auth", "username"], type: "string", description: "HTTP Basic user (auth type basic)" },
+  { name: "FHIR_PASSWORD", path: ["fhir", "auth", "password"], type: "string", description: "HTTP Basic password (auth type basic)", secret: true },
+  { name: "FHIR_CLIENT_ID", path: ["fhir", "auth", "clientId"], type: "string", description: "OAuth / SMART client id" },
+  { name: "FHIR_CLIENT_SECRET", path: ["fhir", "auth", "clientSecret"], type: "string", description: "OAuth client secret (client-credentials)", secret: true },
+  { name: "FHIR_PRIVATE_KEY", path: ["fhir", "auth", "privateKeyPem"], type: "string", description: "PEM private key for SMART Backend Services", secret: true },
+  { name: "FHIR_KEY_ID", path: ["fhir", "auth", "kid"], type: "string", description: "kid of the SMART signing key" },
+  { name: "FHIR_SIGNING_ALG", path: ["fhir", "auth", "alg"], type: "string", description: "RS384 | ES384" },
+  { name: "FHIR_SCOPE", path: ["fhir", "auth", "scope"], type: "string", description: "Requested scopes" },
+  { name: "FHIR_TOKEN_URL", path: ["fhir", "auth", "tokenUrl"], type: "string", description: "Token endpoint (default: from .well-known/smart-configuration)" },
+  { name: "WHATSAPP_PHONE_NUMBER_ID", path: ["whatsapp", "phoneNumberId"], type: "string", description: "Sending phone number id; with the token, switches from dry-run to the Cloud API" },
+  { name: "WHATSAPP_ACCESS_TOKEN", path: ["whatsapp", "accessToken"], type: "string", description: "System user access token", secret: true },
+  { name: "WHATSAPP_APP_SECRET", path: ["whatsapp", "appSecret"], type: "string", description: "App secret that signs webhooks (X-Hub-Signature-256)", secret: true },
+  { name: "WHATSAPP_VERIFY_TOKEN", path: ["whatsapp", "verifyToken"], type: "string", description: "Token Meta echoes in the GET verification handshake", secret: true },
+  { name: "WHATSAPP_API_BASE", path: ["whatsapp", "apiBase"], type: "string", description: "Graph API base (default https://graph.facebook.com)" },
+  { name: "WHATSAPP_GRAPH_VERSION", path: ["whatsapp", "graphVersion"], type: "string", description: "Pinned Graph API version, e.g. v23.0" },
+  { name: "ADMIN_TOKEN", path: ["admin", "token"], type: "string", description: "Bearer token for /admin/* (unset: admin answers on loopback only)", secret: true },
+  { name: "LOG_LEVEL", path: ["log", "level"], type: "string", description: "fatal | error | warn | info | debug | trace | silent" },
+];
+
+/** Not part of the schema: where the YAML file is. */
+export const configFileVar = { name: "FHIR_NOTIFY_CONFIG", description: "Path of the YAML config file (default config/fhir-notify.yaml)" };

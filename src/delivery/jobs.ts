@@ -1,0 +1,92 @@
+import { z } from "zod";
+
+/**
+ * Every job fhir-notify puts on Redis: its queue, its payload schema and its retry policy.
+ * Payloads carry references and ids only — BullMQ stores job data in clear text — never names,
+ * phone numbers, message text or resource bodies. Payloads are validated on enqueue and on consume.
+ */
+const id = z.string().min(1).max(256);
+const iso = z.iso.datetime({ offset: true });
+
+export const queueNames = ["intake", "delivery", "audit", "webhook", "dead-letter"] as const;
+export type QueueName = (typeof queueNames)[number];
+
+export const jobCatalog = {
+  "process-event": {
+    queue: "intake",
+    attempts: 10,
+    backoffMs: 1_000,
+    data: z
+      .object({
+        source: z.string(),
+        resourceType: z.string(),
+        id: z.string(),
+        versionId: z.string().optional(),
+        interaction: z.enum(["create", "update", "delete", "unknown"]),
+        eventNumber: z.string().optional(),
+        receivedAt: iso,
+        shape: z.string(),
+      })
+      .strict(),
+  },
+  "catch-up": {
+    queue: "intake",
+    attempts: 10,
+    backoffMs: 2_000,
+    data: z.object({ source: z.string(), reason: z.enum(["ping", "poll", "gap", "heartbeat-missed"]), receivedAt: iso }).strict(),
+  },
+  "send-message": {
+    queue: "delivery",
+    attempts: 6,
+    backoffMs: 2_000,
+    data: z.object({ deliveryId: id }).strict(),
+  },
+  "write-communication": {
+    queue: "audit",
+    // A FHIR outage of many minutes must lose no update: 25 attempts with exponential backoff from 1 s span hours.
+    attempts: 25,
+    backoffMs: 1_000,
+    data: z.object({ deliveryId: id }).strict(),
+  },
+  "apply-status": {
+    queue: "webhook",
+    attempts: 10,
+    backoffMs: 1_000,
+    data: z
+      .object({
+        wamid: z.string().min(1).max(512),
+        status: z.enum(["sent", "delivered", "read", "failed"]),
+        timestamp: iso,
+        callbackData: z.string().max(512).optional(),
+        errorCode: z.number().int().optional(),
+      })
+      .strict(),
+  },
+  "inbound-message": {
+    queue: "webhook",
+    attempts: 10,
+    backoffMs: 1_000,
+    data: z
+      .object({
+        inboundId: z.string().min(1).max(512),
+        contextWamid: z.string().max(512).optional(),
+        action: z.enum(["confirm", "reschedule", "opt-out", "other"]),
+        /** sha256 of the sender's number: enough to honour STOP, useless to a reader of Redis. */
+        fromHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+        receivedAt: iso,
+      })
+      .strict(),
+  },
+  "dead-letter": {
+    queue: "dead-letter",
+    attempts: 1,
+    backoffMs: 0,
+    data: z
+      .object({ queue: z.enum(queueNames), jobId: z.string(), name: z.string(), deliveryId: id.optional(), reason: z.string().max(200) })
+      .strict(),
+  },
+} as const satisfies Record<string, { queue: QueueName; attempts: number; backoffMs: number; data: z.ZodType }>;
+
+export type JobName = keyof typeof jobCatalog;
+export type JobData<N extends JobName> = z.output<(typeof jobCatalog)[N]["data"]>;
+

@@ -1,0 +1,104 @@
+import type { Redis } from "ioredis";
+import type { DeliveryRecord, StatusEvent } from "./delivery-record.js";
+import { applyStatus } from "./delivery-state.js";
+
+/** Fields of a delivery that are set, not derived from the status events. */
+export type DeliveryFields = Omit<DeliveryRecord, "state" | "history" | "sentAt" | "deliveredAt" | "readAt" | "failedAt"> & {
+  /** Raw distinct values (e.g. the appointment start) to re-check before each attempt. Never logged. */
+  distinctBy?: string[];
+  /** Set while a send call may be in flight: a crash leaves it behind, and the next attempt reconciles. */
+  inFlightSince?: string;
+  /** The job exhausted its retries and waits in the dead-letter queue. */
+  deadLettered?: boolean;
+};
+
+export type LedgerRecord = DeliveryRecord & Pick<DeliveryFields, "distinctBy" | "inFlightSince" | "deadLettered">;
+
+/** Append-only status log per delivery plus a few set fields; the current state is a fold of the log. */
+export interface Ledger {
+  /** Creates the delivery if it does not exist yet; false when it already did (a duplicate decision). */
+  create(fields: DeliveryFields): Promise<boolean>;
+  get(deliveryId: string): Promise<LedgerRecord | undefined>;
+  set(deliveryId: string, fields: Partial<DeliveryFields>): Promise<void>;
+  clear(deliveryId: string, field: keyof DeliveryFields): Promise<void>;
+  /** Idempotent: the same (state, at, code) twice is one event. Returns whether it was new. */
+  append(deliveryId: string, event: StatusEvent): Promise<boolean>;
+  indexWamid(wamid: string, deliveryId: string): Promise<void>;
+  byWamid(wamid: string): Promise<string | undefined>;
+  /** Deliveries of one rule for one resource that may still be waiting to be sent. */
+  pending(source: string, ruleId: string, resourceRef: string): Promise<string[]>;
+  settle(source: string, ruleId: string, resourceRef: string, deliveryId: string): Promise<void>;
+  recent(limit: number): Promise<string[]>;
+}
+
+const appendScript = `
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  return 1
+end
+return 0`;
+
+export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90 * 24 * 3600): Ledger {
+  const key = (id: string) => `${prefix}:dlv:${id}`;
+  const eventsKey = (id: string) => `${prefix}:dlv:${id}:ev`;
+  const eventKeysKey = (id: string) => `${prefix}:dlv:${id}:evk`;
+  const pendingKey = (source: string, ruleId: string, ref: string) => `${prefix}:pend:${source}|${ruleId}|${ref}`;
+  const indexKey = `${prefix}:dlv-index`;
+
+  const encode = (fields: Partial<DeliveryFields>): Record<string, string> =>
+    Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => [k, JSON.stringify(v)]));
+
+  return {
+    async create(fields) {
+      const created = await redis.hsetnx(key(fields.deliveryId), "deliveryId", JSON.stringify(fields.deliveryId));
+      if (created === 0) return false;
+      await redis
+        .multi()
+        .hset(key(fields.deliveryId), encode(fields))
+        .expire(key(fields.deliveryId), retentionSeconds)
+        .sadd(pendingKey(fields.source, fields.ruleId, fields.resourceRef), fields.deliveryId)
+        .expire(pendingKey(fields.source, fields.ruleId, fields.resourceRef), retentionSeconds)
+        .zadd(indexKey, Date.parse(fields.createdAt), fields.deliveryId)
+        .zremrangebyrank(indexKey, 0, -100_001)
+        .exec();
+      return true;
+    },
+    async get(deliveryId) {
+      const [hash, events] = await Promise.all([redis.hgetall(key(deliveryId)), redis.lrange(eventsKey(deliveryId), 0, -1)]);
+      if (Object.keys(hash).length === 0) return undefined;
+      const fields = Object.fromEntries(Object.entries(hash).map(([k, v]) => [k, JSON.parse(v) as unknown])) as unknown as DeliveryFields;
+      let record: LedgerRecord = { ...fields, state: "queued", history: [] };
+      for (const raw of events) record = { ...record, ...applyStatus(record, JSON.parse(raw) as StatusEvent) };
+      return record;
+    },
+    async set(deliveryId, fields) {
+      const encoded = encode(fields);
+      if (Object.keys(encoded).length > 0) await redis.hset(key(deliveryId), encoded);
+    },
+    async clear(deliveryId, field) {
+      await redis.hdel(key(deliveryId), field);
+    },
+    async append(deliveryId, event) {
+      const eventKey = `${event.state}|${event.at}|${event.code ?? ""}`;
+      const added = await redis.eval(appendScript, 2, eventsKey(deliveryId), eventKeysKey(deliveryId), eventKey, JSON.stringify(event), retentionSeconds);
+      return added === 1;
+    },
+    async indexWamid(wamid, deliveryId) {
+      await redis.set(`${prefix}:wamid:${wamid}`, deliveryId, "EX", retentionSeconds);
+    },
+    async byWamid(wamid) {
+      return (await redis.get(`${prefix}:wamid:${wamid}`)) ?? undefined;
+    },
+    pending(source, ruleId, resourceRef) {
+      return redis.smembers(pendingKey(source, ruleId, resourceRef));
+    },
+    async settle(source, ruleId, resourceRef, deliveryId) {
+      await redis.srem(pendingKey(source, ruleId, resourceRef), deliveryId);
+    },
+    recent(limit) {
+      return redis.zrevrange(indexKey, 0, limit - 1);
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { Queue, type JobsOptions, type ConnectionOptions, type Job } from "bullmq";
+import { jobCatalog, queueNames, type JobData, type JobName, type QueueName } from "./jobs.js";
+
+export interface Queues {
+  readonly byName: Readonly<Record<QueueName, Queue>>;
+  /** Validates the payload against the catalogue, then adds with the catalogue's retry policy. */
+  enqueue<N extends JobName>(name: N, data: JobData<N>, options?: JobsOptions): Promise<Job>;
+  enqueueBulk<N extends JobName>(name: N, items: readonly { data: JobData<N>; options?: JobsOptions }[]): Promise<Job[]>;
+  close(): Promise<void>;
+}
+
+export interface QueueSettings {
+  prefix: string;
+  /** Keep finished jobs this long: BullMQ deduplicates on jobId only while the job still exists. */
+  keepCompletedSeconds: number;
+}
+
+export function jobOptions<N extends JobName>(name: N, settings: QueueSettings, options: JobsOptions = {}): JobsOptions {
+  const entry = jobCatalog[name];
+  return {
+    attempts: entry.attempts,
+    backoff: entry.backoffMs > 0 ? { type: "exponential", delay: entry.backoffMs, jitter: 0.5 } : undefined,
+    removeOnComplete: { age: settings.keepCompletedSeconds, count: 100_000 },
+    // Failed jobs are kept for the dead-letter replay; they are small (ids only).
+    removeOnFail: { age: 30 * 24 * 3600 },
+    ...options,
+  };
+}
+
+export function createQueues(connection: ConnectionOptions, settings: QueueSettings): Queues {
+  const byName = Object.fromEntries(
+    queueNames.map((q) => [q, new Queue(q, { connection, prefix: settings.prefix })]),
+  ) as Record<QueueName, Queue>;
+
+  const queueFor = (name: JobName): Queue => byName[jobCatalog[name].queue];
+
+  return {
+    byName,
+    enqueue(name, data, options) {
+      const parsed = jobCatalog[name].data.parse(data) as JobData<typeof name>;
+      return queueFor(name).add(name, parsed, jobOptions(name, settings, options));
+    },
+    enqueueBulk(name, items) {
+      return queueFor(name).addBulk(
+        items.map((item) => ({ name, data: jobCatalog[name].data.parse(item.data) as JobData<typeof name>, opts: jobOptions(name, settings, item.options) })),
+      );
+    },
+    async close() {
+      await Promise.all(Object.values(byName).map((q) => q.close()));
+    },
+  };
+}
+
+/** Parse a consumed job's data: catches jobs left over from an older release with another shape. */
+export function consume<N extends JobName>(name: N, job: Job): JobData<N> {
+  return jobCatalog[name].data.parse(job.data) as JobData<N>;
+}

@@ -1,0 +1,122 @@
+import type { Logger } from "pino";
+import type { FhirResource } from "fhir/r4";
+import type { Clock } from "../shared/clock.js";
+import { deliveryId as makeDeliveryId, auditJobId } from "../shared/ids.js";
+import type { MatchedRule } from "../mapping/mapping.js";
+import type { Ledger } from "./ledger.js";
+import type { Queues } from "./queues.js";
+import type { NotDoneReason } from "./delivery-record.js";
+
+export interface SchedulerDeps {
+  queues: Queues;
+  ledger: Ledger;
+  clock: Clock;
+  log: Logger;
+  rulesHash: string;
+  dryRun: boolean;
+}
+
+export interface ScheduleOutcome {
+  queued: string[];
+  duplicates: string[];
+  cancelled: string[];
+  skipped: { deliveryId: string; reason: NotDoneReason }[];
+}
+
+/**
+ * Turn the rules that fired for one resource version into delivery jobs. The job id is the
+ * delivery id, so the same decision made twice (a retried notification, a second version with
+ * the same start) is one job and one message.
+ */
+export function createScheduler(deps: SchedulerDeps) {
+  const { queues, ledger, clock, log } = deps;
+
+  async function finishNotDone(deliveryId: string, reason: NotDoneReason, detail: string): Promise<void> {
+    await ledger.set(deliveryId, { reason, reasonDetail: detail });
+    await ledger.append(deliveryId, { state: "not-done", at: clock.now().toISOString() });
+    await queues.enqueue("write-communication", { deliveryId }, { jobId: auditJobId(deliveryId, "not-done") });
+  }
+
+  /** Remove a waiting send job and record why it will not be sent. Safe if it already ran. */
+  async function cancel(source: string, ruleId: string, resourceRef: string, deliveryId: string, reason: NotDoneReason): Promise<boolean> {
+    const record = await ledger.get(deliveryId);
+    await ledger.settle(source, ruleId, resourceRef, deliveryId);
+    if (record === undefined || record.state !== "queued" || record.inFlightSince !== undefined) return false;
+    const job = await queues.byName.delivery.getJob(deliveryId);
+    // A job that is running right now cannot be removed; its own pre-send re-check will stop it.
+    if (job !== undefined && (await job.isActive())) return false;
+    await job?.remove();
+    await finishNotDone(deliveryId, reason, "the triggering resource changed before the message was sent");
+    return true;
+  }
+
+  return {
+    cancel,
+    finishNotDone,
+    async schedule(source: string, resource: FhirResource & { id: string }, matches: readonly MatchedRule[]): Promise<ScheduleOutcome> {
+      const outcome: ScheduleOutcome = { queued: [], duplicates: [], cancelled: [], skipped: [] };
+      const ref = `${resource.resourceType}/${resource.id}`;
+      const now = clock.now();
+
+      for (const match of matches) {
+        if (match.action === "cancel-pending") {
+          const target = match.cancelsRuleId ?? match.ruleId;
+          for (const pendingId of await ledger.pending(source, target, ref)) {
+            if (await cancel(source, target, ref, pendingId, "no-longer-applies")) outcome.cancelled.push(pendingId);
+          }
+          continue;
+        }
+
+        const id = makeDeliveryId(source, match.ruleId, resource.resourceType, resource.id, match.distinctBy);
+        // A new distinct value (a rescheduled start) supersedes the rule's earlier pending message.
+        for (const pendingId of await ledger.pending(source, match.ruleId, ref)) {
+          if (pendingId !== id && (await cancel(source, match.ruleId, ref, pendingId, "superseded"))) outcome.cancelled.push(pendingId);
+        }
+
+        const created = await ledger.create({
+          deliveryId: id,
+          source,
+          ruleId: match.ruleId,
+          rulesHash: deps.rulesHash,
+          templateName: match.templateName,
+          category: match.category,
+          resourceRef: ref,
+          ...(resource.meta?.versionId !== undefined ? { resourceVersion: resource.meta.versionId } : {}),
+          ...(match.sendAt !== undefined ? { scheduledFor: match.sendAt.toISOString() } : {}),
+          distinctBy: [...match.distinctBy],
+          createdAt: now.toISOString(),
+          updatedAt: now.toISOString(),
+          ...(deps.dryRun ? { dryRun: true } : {}),
+        });
+        if (!created) {
+          // Same decision again. If a crash came between creating the record and adding the job,
+          // adding it now repairs that; when the job exists, add() with its id is a no-op.
+          const existing = await ledger.get(id);
+          if (existing?.state === "queued" && existing.deadLettered !== true && existing.scheduledFor === (match.sendAt?.toISOString() ?? existing.scheduledFor)) {
+            const delay = match.sendAt === undefined ? 0 : Math.max(0, match.sendAt.getTime() - now.getTime());
+            await queues.enqueue("send-message", { deliveryId: id }, { jobId: id, delay });
+          }
+          outcome.duplicates.push(id);
+          continue;
+        }
+
+        if (match.sendAt !== undefined && match.sendAt.getTime() < now.getTime() && match.category === "reminder") {
+          // The reminder's moment has passed (booked inside the lead time): the confirmation covers it.
+          await finishNotDone(id, "past-due", "the reminder time had already passed when the appointment was booked or changed");
+          await ledger.settle(source, match.ruleId, ref, id);
+          outcome.skipped.push({ deliveryId: id, reason: "past-due" });
+          continue;
+        }
+
+        const delay = match.sendAt === undefined ? 0 : Math.max(0, match.sendAt.getTime() - now.getTime());
+        await queues.enqueue("send-message", { deliveryId: id }, { jobId: id, delay });
+        await queues.enqueue("write-communication", { deliveryId: id }, { jobId: auditJobId(id, "queued") });
+        log.info({ deliveryId: id, ruleId: match.ruleId, delayMs: delay }, "delivery queued");
+        outcome.queued.push(id);
+      }
+      return outcome;
+    },
+  };
+}
+
+export type Scheduler = ReturnType<typeof createScheduler>;

@@ -1,0 +1,172 @@
+import { DelayedError, type Job } from "bullmq";
+import type { FhirResource } from "fhir/r4";
+import type { Logger } from "pino";
+import type { FhirPort } from "../fhir/fhir.port.js";
+import type { Mapping } from "../mapping/mapping.js";
+import type { Clock } from "../shared/clock.js";
+import { auditJobId } from "../shared/ids.js";
+import type { Metrics } from "../shared/metrics.js";
+import type { NotDoneReason } from "./delivery-record.js";
+import type { Ledger, LedgerRecord } from "./ledger.js";
+import type { Queues } from "./queues.js";
+import { consume } from "./queues.js";
+import { hashPhone, type OptOutStore } from "./opt-out.js";
+import { nextAllowedTime } from "./quiet-hours.js";
+import type { SenderState } from "./sender-state.js";
+import { SendError, type WhatsAppSender } from "./whatsapp/whatsapp.port.js";
+
+export interface SendWorkerDeps {
+  fhir: FhirPort;
+  mapping: Mapping;
+  ledger: Ledger;
+  queues: Queues;
+  sender: WhatsAppSender;
+  senderId: string;
+  senderState: SenderState;
+  optOuts: OptOutStore;
+  rateLimiter: { acquire(senderId: string, recipientHash: string): Promise<{ ok: true } | { ok: false; retryAfterMs: number }> };
+  quietHours: { enabled: boolean; start: string; end: string };
+  unknownOutcomeWindowMs: number;
+  /** Statuses that overtook the send response were parked; replay them now that the wamid is known. */
+  drainParked(wamid: string): Promise<number>;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+}
+
+const notYet = new Set(["queued"]);
+
+/**
+ * One attempt at one intended message. Rule selection happened at intake; here we only re-check
+ * that the decision still holds (resource, consent, opt-out, quiet hours), respect the limits, send,
+ * and record. A "no" is an outcome, audited as not-done; the job completes.
+ */
+export function sendMessage(deps: SendWorkerDeps) {
+  const { ledger, queues, clock, metrics } = deps;
+
+  const audit = (deliveryId: string, step: string) => queues.enqueue("write-communication", { deliveryId }, { jobId: auditJobId(deliveryId, step) });
+
+  async function notDone(record: LedgerRecord, reason: NotDoneReason, detail: string, code?: number): Promise<string> {
+    await ledger.set(record.deliveryId, { reason, reasonDetail: detail, ...(code !== undefined ? { vendorCode: code } : {}) });
+    await ledger.clear(record.deliveryId, "inFlightSince");
+    await ledger.append(record.deliveryId, { state: "not-done", at: clock.now().toISOString(), ...(code !== undefined ? { code } : {}) });
+    await ledger.settle(record.source, record.ruleId, record.resourceRef, record.deliveryId);
+    await audit(record.deliveryId, "not-done");
+    metrics.notDone.inc({ reason });
+    metrics.messages.inc({ template: record.templateName, state: "not-done" });
+    return `not-done: ${reason}`;
+  }
+
+  async function later(job: Job, token: string | undefined, at: Date): Promise<never> {
+    await job.moveToDelayed(at.getTime(), token);
+    throw new DelayedError();
+  }
+
+  return async (job: Job, token?: string): Promise<string> => {
+    const { deliveryId } = consume("send-message", job);
+    const log = deps.log.child({ deliveryId, jobId: job.id });
+    const record = await ledger.get(deliveryId);
+    if (record === undefined) {
+      log.warn("delivery record missing (expired or never created); nothing to send");
+      return "missing";
+    }
+    if (!notYet.has(record.state)) return `already ${record.state}`;
+    const now = clock.now();
+
+    // A previous attempt may have crashed or timed out after the request left: its outcome is
+    // unknown. Wait for a status webhook (callback data = delivery id) before deciding to resend.
+    if (record.inFlightSince !== undefined) {
+      const waitedMs = now.getTime() - Date.parse(record.inFlightSince);
+      if (waitedMs < deps.unknownOutcomeWindowMs) return later(job, token, new Date(Date.parse(record.inFlightSince) + deps.unknownOutcomeWindowMs));
+      if (record.category !== "reminder") {
+        // Pickup and portal notices: a duplicate is worse than silence; the audit says "unknown".
+        await ledger.append(deliveryId, { state: "unknown", at: now.toISOString() });
+        await ledger.clear(deliveryId, "inFlightSince");
+        await audit(deliveryId, "unknown");
+        return "unknown outcome";
+      }
+      // Reminders: one more try is acceptable (a duplicate reminder beats none).
+      log.warn("send outcome unknown after the reconcile window; reminder is sent again");
+    }
+
+    const halted = await deps.senderState.status();
+    if (halted.halted) return later(job, token, new Date(now.getTime() + 60_000));
+
+    const resource = await deps.fhir.read<FhirResource>(record.resourceRef.split("/")[0] as FhirResource["resourceType"], record.resourceRef.split("/")[1] ?? "");
+    if (resource === undefined) return notDone(record, "resource-gone", "the triggering resource no longer exists");
+    if (!deps.mapping.stillApplies(record.ruleId, resource, record.distinctBy ?? [])) {
+      return notDone(record, "no-longer-applies", "the triggering resource changed before the message was sent");
+    }
+
+    const prepared = await deps.mapping.prepare(record.ruleId, resource, deps.fhir, deliveryId);
+    if (!prepared.ok) {
+      if (prepared.patientRef !== undefined) await ledger.set(deliveryId, { patientRef: prepared.patientRef });
+      return notDone(record, prepared.reason, prepared.detail);
+    }
+    const phoneHash = hashPhone(prepared.message.to);
+    await ledger.set(deliveryId, {
+      patientRef: prepared.patientRef,
+      languageCode: prepared.languageCode,
+      ...(prepared.senderRef !== undefined ? { senderRef: prepared.senderRef } : {}),
+    });
+    if (await deps.optOuts.isOptedOut(phoneHash)) return notDone(record, "opted-out", "the patient replied STOP to WhatsApp messages");
+
+    if (deps.quietHours.enabled) {
+      const allowed = nextAllowedTime(now, { start: deps.quietHours.start, end: deps.quietHours.end }, prepared.timeZone);
+      if (allowed.getTime() > now.getTime()) {
+        if (record.category === "reminder" && resource.resourceType === "Appointment" && resource.start !== undefined && allowed >= new Date(resource.start)) {
+          return notDone(record, "past-due", "quiet hours last until after the appointment starts");
+        }
+        log.info({ until: allowed.toISOString() }, "quiet hours; send deferred");
+        return later(job, token, allowed);
+      }
+    }
+
+    const gate = await deps.rateLimiter.acquire(deps.senderId, phoneHash);
+    if (!gate.ok) return later(job, token, new Date(now.getTime() + gate.retryAfterMs));
+
+    await ledger.set(deliveryId, { inFlightSince: now.toISOString(), renderedText: prepared.renderedText });
+    await deps.optOuts.rememberRecipient(phoneHash, prepared.patientRef);
+    const started = performance.now();
+    try {
+      const result = await deps.sender.sendTemplate(prepared.message);
+      metrics.outboundLatency.observe({ peer: "whatsapp", op: "send" }, (performance.now() - started) / 1000);
+      await ledger.set(deliveryId, { wamid: result.wamid });
+      await ledger.indexWamid(result.wamid, deliveryId);
+      await ledger.append(deliveryId, { state: result.messageStatus === "accepted" ? "accepted" : "held", at: clock.now().toISOString() });
+      await ledger.clear(deliveryId, "inFlightSince");
+      await ledger.settle(record.source, record.ruleId, record.resourceRef, deliveryId);
+      await audit(deliveryId, "accepted");
+      await deps.drainParked(result.wamid);
+      metrics.messages.inc({ template: record.templateName, state: "accepted" });
+      log.info({ messageStatus: result.messageStatus, attempt: job.attemptsMade + 1 }, "message accepted by WhatsApp");
+      return "accepted";
+    } catch (err) {
+      metrics.outboundLatency.observe({ peer: "whatsapp", op: "send" }, (performance.now() - started) / 1000);
+      if (!(err instanceof SendError)) {
+        await ledger.clear(deliveryId, "inFlightSince");
+        throw err;
+      }
+      metrics.sendErrors.inc({ class: err.failure });
+      log.warn({ failure: err.failure, code: err.extra.code, fbtraceId: err.extra.fbtraceId, phase: err.extra.phase }, "send failed");
+      switch (err.failure) {
+        case "rate-limited":
+          await ledger.clear(deliveryId, "inFlightSince");
+          return later(job, token, new Date(clock.now().getTime() + (err.extra.retryAfterMs ?? 1_000)));
+        case "transient":
+          // After the request left, the message may have gone out: keep inFlightSince so the next
+          // attempt waits for a status webhook instead of resending blindly.
+          if (err.extra.phase !== "after_send") await ledger.clear(deliveryId, "inFlightSince");
+          throw err;
+        case "halt-sender":
+          await ledger.clear(deliveryId, "inFlightSince");
+          await deps.senderState.halt(err.message, err.extra.code);
+          return later(job, token, new Date(clock.now().getTime() + 60_000));
+        case "recipient":
+        case "template":
+        case "unknown":
+          return notDone(record, "whatsapp-permanent", "WhatsApp rejected the message", err.extra.code);
+      }
+    }
+  };
+}

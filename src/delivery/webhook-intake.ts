@@ -1,0 +1,75 @@
+import type { Logger } from "pino";
+import { AppError } from "../http/errors.js";
+import { shortHash } from "../shared/ids.js";
+import type { Metrics } from "../shared/metrics.js";
+import type { JobData } from "./jobs.js";
+import { hashPhone } from "./opt-out.js";
+import type { Queues } from "./queues.js";
+import { statusJobId } from "./status-updates.js";
+import { hasValidSignature } from "./whatsapp/webhook-signature.js";
+import { parseWebhook, type InboundMessage } from "./whatsapp/webhook.schema.js";
+
+export interface WebhookIntakeDeps {
+  queues: Queues;
+  metrics: Metrics;
+  appSecret: string | undefined;
+  phoneNumberId: string | undefined;
+}
+
+/** Quick-reply payloads we set at send time look like "fn1:CONFIRM:<token>"; labels are a fallback. */
+export function replyAction(message: InboundMessage): JobData<"inbound-message">["action"] {
+  if (message.optOut) return "opt-out";
+  const payload = (message.buttonPayload ?? "").toUpperCase();
+  if (/(^|:)CONFIRM(:|$)/.test(payload) || payload === "CONFIRMAR") return "confirm";
+  if (/(^|:)RESCHEDULE(:|$)/.test(payload) || payload === "CAMBIAR HORARIO") return "reschedule";
+  return "other";
+}
+
+/**
+ * Meta's webhook: verify the signature over the raw bytes, then parse, then split the batch into
+ * one small job per status or message. 200 only after the jobs are in Redis: Meta retries otherwise.
+ */
+export function createWebhookIntake(deps: WebhookIntakeDeps) {
+  return async function accept(raw: Uint8Array, signature: string | undefined, fromLoopback: boolean, receivedAt: string, log: Logger): Promise<number> {
+    if (deps.appSecret !== undefined) {
+      if (!hasValidSignature(raw, signature, deps.appSecret)) throw new AppError("security", "X-Hub-Signature-256 does not match the request body");
+    } else if (!fromLoopback) {
+      // Without an app secret nobody can prove a webhook came from Meta: accept only local test traffic.
+      throw new AppError("security", "WHATSAPP_APP_SECRET is not set; webhooks are accepted only on loopback");
+    }
+    const parsed = parseWebhook(new TextDecoder().decode(raw), deps.phoneNumberId);
+    const statusJobs = parsed.statuses.map((s) => {
+      const data: JobData<"apply-status"> = {
+        wamid: s.wamid,
+        status: s.status,
+        timestamp: s.timestamp,
+        ...(s.callbackData !== undefined ? { callbackData: s.callbackData } : {}),
+        ...(s.errorCode !== undefined ? { errorCode: s.errorCode } : {}),
+      };
+      return { data, options: { jobId: statusJobId(data) } };
+    });
+    const inboundJobs = parsed.inbound.map((m) => {
+      const data: JobData<"inbound-message"> = {
+        inboundId: m.id,
+        action: replyAction(m),
+        receivedAt,
+        ...(m.contextWamid !== undefined ? { contextWamid: m.contextWamid } : {}),
+        ...(m.from !== undefined ? { fromHash: hashPhone(m.from) } : {}),
+      };
+      return { data, options: { jobId: `in_${shortHash(m.id)}` } };
+    });
+    try {
+      if (statusJobs.length > 0) await deps.queues.enqueueBulk("apply-status", statusJobs);
+      if (inboundJobs.length > 0) await deps.queues.enqueueBulk("inbound-message", inboundJobs);
+    } catch (err) {
+      throw new AppError("transient", "webhook queue unavailable; retry later", undefined, { "retry-after": "5" }, { cause: err });
+    }
+    deps.metrics.webhookEvents.inc({ kind: "status" }, statusJobs.length);
+    deps.metrics.webhookEvents.inc({ kind: "inbound" }, inboundJobs.length);
+    deps.metrics.webhookEvents.inc({ kind: "ignored" }, parsed.ignoredOtherNumber + parsed.ignoredOther);
+    log.info({ statuses: statusJobs.length, inbound: inboundJobs.length, ignored: parsed.ignoredOtherNumber + parsed.ignoredOther }, "webhook accepted");
+    return statusJobs.length + inboundJobs.length;
+  };
+}
+
+export type WebhookIntake = ReturnType<typeof createWebhookIntake>;

@@ -1,0 +1,48 @@
+import { Hono } from "hono";
+import type { Logger } from "pino";
+import type { AppEnv } from "./app-env.js";
+import { AppError, errorHandler } from "./errors.js";
+import { requestContext } from "./middleware/request-context.middleware.js";
+import { adminAuth } from "./middleware/admin-auth.middleware.js";
+import { fhirHooksRoute } from "./routes/fhir-hooks.route.js";
+import { whatsappWebhookRoute } from "./routes/whatsapp-webhook.route.js";
+import { healthRoute, type ReadinessProbe } from "./routes/health.route.js";
+import { adminRoute, type AdminDeps } from "./routes/admin.route.js";
+import type { Intake } from "../intake/accept.js";
+import type { WebhookIntake } from "../delivery/webhook-intake.js";
+import type { Clock } from "../shared/clock.js";
+import type { Metrics } from "../shared/metrics.js";
+
+export interface AppDeps {
+  log: Logger;
+  clock: Clock;
+  metrics: Metrics;
+  intake: Intake;
+  webhook: WebhookIntake;
+  verifyToken: string | undefined;
+  adminToken: string | undefined;
+  admin: AdminDeps;
+  probe: ReadinessProbe;
+  refreshGauges: () => Promise<void>;
+  bodyLimitBytes: number;
+  webhookBodyLimitBytes: number;
+  /** The embedded sandbox FHIR server, when no FHIR_BASE_URL is configured. */
+  sandbox?: Hono;
+}
+
+/** Production and tests build the same app from the same dependencies (house style rule 1). */
+export function buildApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use(requestContext(deps.log));
+  app.route("/hooks/fhir", fhirHooksRoute({ intake: deps.intake, clock: deps.clock, bodyLimitBytes: deps.bodyLimitBytes }));
+  app.route("/hooks/whatsapp", whatsappWebhookRoute({ webhook: deps.webhook, verifyToken: deps.verifyToken, clock: deps.clock, bodyLimitBytes: deps.webhookBodyLimitBytes }));
+  app.route("/", healthRoute({ probe: deps.probe, metrics: deps.metrics, refreshGauges: deps.refreshGauges }));
+  app.use("/admin/*", adminAuth(deps.adminToken));
+  app.route("/admin", adminRoute(deps.admin));
+  if (deps.sandbox !== undefined) app.route("/sandbox/fhir", deps.sandbox);
+  app.notFound(() => {
+    throw new AppError("not-found", "no such route");
+  });
+  app.onError(errorHandler(deps.log));
+  return app;
+}

@@ -1,0 +1,79 @@
+import { Hono } from "hono";
+import type { FhirResource } from "fhir/r4";
+import { z } from "zod";
+import type { AppEnv } from "../app-env.js";
+import { AppError } from "../errors.js";
+import type { Ledger } from "../../delivery/ledger.js";
+import type { DeadLetters } from "../../delivery/dead-letter.js";
+import type { SenderState } from "../../delivery/sender-state.js";
+import type { OutboxEntry } from "../../delivery/whatsapp/dry-run.outbox.js";
+
+export interface AdminDeps {
+  ledger: Ledger;
+  deadLetters: DeadLetters;
+  senderState: SenderState;
+  /** Present only in dry-run mode. */
+  outbox: { list(): OutboxEntry[] } | undefined;
+  preview(resource: FhirResource): Promise<unknown>;
+  /** Absolute URL of a Communication on the FHIR server, for links. */
+  communicationUrl(id: string): string;
+}
+
+const resourceShape = z.looseObject({ resourceType: z.string().regex(/^[A-Z][A-Za-z]+$/), id: z.string().optional() });
+const replayBody = z.object({ ids: z.array(z.string().max(256)).max(10_000).optional() }).strict();
+
+async function readJson(c: { req: { text(): Promise<string> } }): Promise<unknown> {
+  const text = await c.req.text();
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new AppError("structure", "body is not valid JSON");
+  }
+}
+
+/** Operator API: what was sent (dry-run outbox), why something was or was not sent, and DLQ replay. */
+export function adminRoute(deps: AdminDeps): Hono<AppEnv> {
+  return new Hono<AppEnv>()
+    .get("/outbox", (c) => {
+      if (deps.outbox === undefined) throw new AppError("not-found", "the outbox exists only in dry-run mode (no WhatsApp credentials configured)");
+      const entries = deps.outbox.list();
+      return c.json({ count: entries.length, entries });
+    })
+    .post("/preview", async (c) => {
+      const parsed = resourceShape.safeParse(await readJson(c));
+      if (!parsed.success) throw new AppError("invalid", "body must be a FHIR resource with a resourceType", "resourceType");
+      return c.json(await deps.preview(parsed.data as unknown as FhirResource));
+    })
+    .get("/notifications", async (c) => {
+      const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 50) || 50, 1), 500);
+      const ids = await deps.ledger.recent(limit);
+      const records = await Promise.all(ids.map((id) => deps.ledger.get(id)));
+      return c.json({
+        notifications: records
+          .filter((r) => r !== undefined)
+          .map((r) => ({ deliveryId: r.deliveryId, ruleId: r.ruleId, resource: r.resourceRef, state: r.state, reason: r.reason, updatedAt: r.updatedAt })),
+      });
+    })
+    .get("/notifications/:id", async (c) => {
+      const record = await deps.ledger.get(c.req.param("id"));
+      if (record === undefined) throw new AppError("not-found", "no notification with this id", "id");
+      // The rendered text stays out of this view; the Communication on the FHIR server holds it.
+      const { renderedText: _text, distinctBy: _distinct, ...rest } = record;
+      return c.json({
+        ...rest,
+        ...(record.communicationId !== undefined ? { communication: deps.communicationUrl(record.communicationId) } : {}),
+      });
+    })
+    .get("/dlq", async (c) => c.json({ entries: await deps.deadLetters.list() }))
+    .post("/dlq/replay", async (c) => {
+      const body = replayBody.safeParse(await readJson(c));
+      if (!body.success) throw new AppError("invalid", "body must be {} or {\"ids\": [...]}", "ids");
+      return c.json(await deps.deadLetters.replay(body.data.ids));
+    })
+    .get("/sender", async (c) => c.json(await deps.senderState.status()))
+    .post("/sender/resume", async (c) => {
+      await deps.senderState.resume();
+      return c.json(await deps.senderState.status());
+    });
+}

@@ -1,0 +1,74 @@
+import type { Job } from "bullmq";
+import type { FhirResource } from "fhir/r4";
+import type { Logger } from "pino";
+import type { FhirPort } from "../fhir/fhir.port.js";
+import type { Mapping } from "../mapping/mapping.js";
+import { previousProjection } from "../mapping/mapping.js";
+import type { Scheduler } from "../delivery/schedule.js";
+import type { Ledger } from "../delivery/ledger.js";
+import { consume } from "../delivery/queues.js";
+import type { Clock } from "../shared/clock.js";
+import type { ResourceStateStore } from "./resource-state.js";
+import type { Metrics } from "../shared/metrics.js";
+
+export interface ProcessEventDeps {
+  fhir: FhirPort;
+  mapping: Mapping;
+  scheduler: Scheduler;
+  ledger: Ledger;
+  state: ResourceStateStore;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+}
+
+/**
+ * Notified pull: whatever the notification said, re-read the current version from the FHIR server
+ * and decide on that (a payload can be stale, partial or forged). The previous projection is saved
+ * last, so a crash before it makes a retry decide again, and the delivery ids make that harmless.
+ */
+export function processEvent(deps: ProcessEventDeps) {
+  return async (job: Job): Promise<string> => {
+    const event = consume("process-event", job);
+    const ref = `${event.resourceType}/${event.id}`;
+    const log = deps.log.child({ jobId: job.id, source: event.source, resource: ref });
+
+    const current =
+      event.interaction === "delete" ? undefined : await deps.fhir.read<FhirResource>(event.resourceType as FhirResource["resourceType"], event.id);
+
+    if (current === undefined || current.id === undefined) {
+      // Deleted or gone: nothing may still go out about it.
+      let cancelled = 0;
+      for (const rule of deps.mapping.rules) {
+        for (const pendingId of await deps.ledger.pending(event.source, rule.id, ref)) {
+          if (await deps.scheduler.cancel(event.source, rule.id, ref, pendingId, "resource-gone")) cancelled++;
+        }
+      }
+      await deps.state.forget(event.source, ref);
+      deps.metrics.decisions.inc({ outcome: "gone", reason: "resource-gone" });
+      log.info({ cancelled }, "resource gone; pending deliveries cancelled");
+      return "gone";
+    }
+
+    const previous = await deps.state.get(event.source, ref);
+    const matches = deps.mapping.match(current, previous, deps.clock.now());
+    const outcome = await deps.scheduler.schedule(event.source, current as FhirResource & { id: string }, matches);
+    await deps.state.set(event.source, ref, previousProjection(current));
+
+    // Reason label values are fixed codes (never ids): why this outcome, for dashboards and alerts.
+    for (const [name, reason, list] of [
+      ["queued", "rule-matched", outcome.queued],
+      ["duplicate", "already-decided", outcome.duplicates],
+      ["cancelled", "resource-changed", outcome.cancelled],
+    ] as const) {
+      if (list.length > 0) deps.metrics.decisions.inc({ outcome: name, reason }, list.length);
+    }
+    for (const skipped of outcome.skipped) deps.metrics.decisions.inc({ outcome: "skipped", reason: skipped.reason });
+    if (matches.length === 0) deps.metrics.decisions.inc({ outcome: "no-rule", reason: "no-rule-matched" });
+    log.info(
+      { versionId: current.meta?.versionId, rules: matches.map((m) => m.ruleId), queued: outcome.queued.length, cancelled: outcome.cancelled.length },
+      "event processed",
+    );
+    return `queued=${outcome.queued.length} cancelled=${outcome.cancelled.length}`;
+  };
+}

@@ -1,0 +1,330 @@
+import { randomBytes } from "node:crypto";
+import { Worker, type Job, type Processor } from "bullmq";
+import { Redis } from "ioredis";
+import type { Hono } from "hono";
+import type { Logger } from "pino";
+import { serve, type ServerType } from "@hono/node-server";
+import type { Config } from "./config/config.schema.js";
+import { buildApp } from "./http/app.js";
+import type { AppEnv } from "./http/app-env.js";
+import { resolveRedis, freePort, type RedisTarget } from "./redis/embedded-redis.js";
+import { createFhirClient, type FhirClient } from "./fhir/fhir.client.js";
+import type { FhirPort } from "./fhir/fhir.port.js";
+import { createSandboxFhir, type SandboxFhir } from "./sandbox/sandbox-fhir.js";
+import { createQueues, type Queues } from "./delivery/queues.js";
+import type { QueueName } from "./delivery/jobs.js";
+import { createLedger } from "./delivery/ledger.js";
+import { createScheduler } from "./delivery/schedule.js";
+import { sendMessage } from "./delivery/send.worker.js";
+import { createOptOutStore } from "./delivery/opt-out.js";
+import { createSenderState } from "./delivery/sender-state.js";
+import { createRateLimiter } from "./delivery/rate-limit.js";
+import { createStatusUpdates } from "./delivery/status-updates.js";
+import { createDeadLetters } from "./delivery/dead-letter.js";
+import { createWebhookIntake } from "./delivery/webhook-intake.js";
+import { handleInbound } from "./delivery/replies.worker.js";
+import { createCloudApiClient } from "./delivery/whatsapp/cloud-api.client.js";
+import { createDryRunOutbox } from "./delivery/whatsapp/dry-run.outbox.js";
+import { liveCredentials } from "./delivery/whatsapp/whatsapp.config.js";
+import type { WhatsAppSender } from "./delivery/whatsapp/whatsapp.port.js";
+import { writeCommunication } from "./audit/write-communication.worker.js";
+import { createIntake } from "./intake/accept.js";
+import { processEvent } from "./intake/process-event.worker.js";
+import { createResourceStateStore } from "./intake/resource-state.js";
+import { createGapTracker } from "./intake/gap-tracker.js";
+import { createPoller } from "./intake/poll.js";
+import { desiredSubscriptions, syncSubscriptions } from "./intake/subscriptions.js";
+import { sourceConfigSchema, type SourceConfig } from "./intake/source.config.js";
+import { createMapping, type Mapping } from "./mapping/mapping.js";
+import { loadMappingSet } from "./mapping/load-rules.js";
+import { previewResource } from "./mapping/preview.js";
+import type { Clock } from "./shared/clock.js";
+import { createMetrics, type Metrics } from "./shared/metrics.js";
+import { runSteps, type Step } from "./shared/lifecycle.js";
+
+export type Role = "api" | "worker" | "all";
+
+export interface ServiceOptions {
+  config: Config;
+  log: Logger;
+  clock: Clock;
+  role?: Role;
+  /** Tests inject a fake or msw-backed sender. */
+  sender?: WhatsAppSender;
+  /** Tests inject their own FHIR port; otherwise the HTTP client (or the sandbox). */
+  fhir?: FhirPort;
+  metrics?: Metrics;
+  /** Dry-run status delay; tests shorten it. */
+  outboxStatusDelayMs?: number;
+}
+
+export interface RunningService {
+  url: string;
+  app: Hono<AppEnv>;
+  queues: Queues;
+  redis: Redis;
+  redisTarget: RedisTarget;
+  fhir: FhirPort;
+  fhirBaseUrl: string;
+  mapping: Mapping;
+  metrics: Metrics;
+  sandbox?: SandboxFhir;
+  sandboxSeed?: Awaited<ReturnType<SandboxFhir["seed"]>>;
+  outbox?: ReturnType<typeof createDryRunOutbox>;
+  sources: Record<string, SourceConfig>;
+  embedded: { redis: RedisTarget["origin"]; fhir: "sandbox" | "external"; whatsapp: "dry-run" | "cloud-api" };
+  /** Stop in order: HTTP, workers, queues, Redis (house style rule 15). */
+  stop(): Promise<void>;
+}
+
+const concurrency: Record<Exclude<QueueName, "dead-letter">, number> = { intake: 16, delivery: 32, audit: 16, webhook: 16 };
+
+/**
+ * Everything the process runs, built from config. main.ts adds signals and the banner; tests and
+ * benchmarks call this directly, so they run the same graph as production.
+ */
+export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const { config, log, clock } = options;
+  const role = options.role ?? "all";
+  const metrics = options.metrics ?? createMetrics();
+  // Stop order (house style rule 15): stop accepting HTTP, drain workers, close queues, quit Redis.
+  const stopOrder = ["http", "workers", "outbox", "sandbox", "queues", "redis-producer", "redis", "redis-server"] as const;
+  const stops: Partial<Record<(typeof stopOrder)[number], () => Promise<unknown>>> = {};
+  let stopped: Promise<void> | undefined;
+  const stopAll = () =>
+    (stopped ??= runSteps(
+      log,
+      stopOrder.flatMap((name): Step[] => (stops[name] !== undefined ? [[name, stops[name]]] : [])),
+    ));
+
+  try {
+    const redisTarget = await resolveRedis(config.redis.url, config.redis.dataDir);
+    stops["redis-server"] = () => redisTarget.stop();
+    const prefix = config.redis.prefix;
+
+    // Workers block on Redis and must retry forever; producers must fail fast so intake can answer 503.
+    const redis = new Redis(redisTarget.url, { maxRetriesPerRequest: 3, lazyConnect: true });
+    // Connection errors are expected while Redis restarts; ioredis reconnects on its own.
+    redis.on("error", (err: Error) => log.warn({ err: { message: err.message } }, "redis connection error"));
+    await redis.connect();
+    stops["redis"] = () => redis.quit();
+    const producer = new Redis(redisTarget.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+    producer.on("error", (err: Error) => log.warn({ err: { message: err.message } }, "redis producer connection error"));
+    await producer.connect();
+    stops["redis-producer"] = () => producer.quit();
+
+    const port = config.http.port === 0 ? await freePort() : config.http.port;
+    const localHost = config.http.host === "0.0.0.0" || config.http.host === "::" ? "127.0.0.1" : config.http.host;
+    const url = config.http.publicUrl ?? `http://${localHost}:${port}`;
+
+    // FHIR: the configured server, or the embedded sandbox reached over our own HTTP port.
+    let sandbox: SandboxFhir | undefined;
+    let fhirBaseUrl: string;
+    let fhirClient: FhirClient | undefined;
+    if (config.fhir === undefined) {
+      fhirBaseUrl = `${url}/sandbox/fhir`;
+      sandbox = createSandboxFhir({ publicBaseUrl: fhirBaseUrl, log: log.child({ component: "sandbox" }) });
+      stops["sandbox"] = () => sandbox!.close();
+    } else fhirBaseUrl = config.fhir.baseUrl;
+    const mappingConfig = structuredClone(config.mapping);
+    let sandboxSeed: RunningService["sandboxSeed"];
+    if (sandbox !== undefined) {
+      sandboxSeed = await sandbox.seed();
+      // The demo clinic's public wording, as a hospital would configure it for its own Locations.
+      mappingConfig.locations[`Location/${sandboxSeed.locationId}`] ??= { label: "Riverside Clinic", timeZone: "America/New_York" };
+      mappingConfig.organization.reference ??= `Organization/${sandboxSeed.organizationId}`;
+      if (mappingConfig.organization.displayName === "the clinic") mappingConfig.organization.displayName = "Riverside Health";
+      mappingConfig.organization.phone ??= "+1 555-555-0100";
+    }
+    const onCall = (info: { op: string; ms: number }) => metrics.outboundLatency.observe({ peer: "fhir", op: info.op }, info.ms / 1000);
+    if (options.fhir === undefined) {
+      fhirClient = createFhirClient(config.fhir ?? { baseUrl: fhirBaseUrl, timeoutMs: 10_000, retries: 3, auth: { type: "none" } }, log.child({ component: "fhir" }), { onCall });
+    }
+    const fhir: FhirPort = options.fhir ?? fhirClient!;
+
+    // Sources: with the sandbox and nothing configured, one "sandbox" source with a fresh secret.
+    const sources: Record<string, SourceConfig> = { ...config.sources };
+    let sandboxSecret: string | undefined;
+    if (Object.keys(sources).length === 0) {
+      if (sandbox !== undefined) {
+        sandboxSecret = randomBytes(24).toString("base64url");
+        sources.sandbox = sourceConfigSchema.parse({ auth: { type: "bearer", token: sandboxSecret }, subscription: { style: "r4-rest-hook", payload: "full-resource" } });
+      } else sources.default = sourceConfigSchema.parse({ auth: { type: "none" } });
+    }
+
+    const languages = [mappingConfig.defaultLanguage, ...Object.values(mappingConfig.languages)];
+    const mapping = createMapping(loadMappingSet(mappingConfig.dir, { languages }), mappingConfig, clock);
+    log.info({ event: "config-loaded", rulesHash: mapping.rulesHash, rules: mapping.rules.map((r) => r.id), sources: Object.keys(sources), role }, "configuration loaded");
+
+    const queues = createQueues(producer, { prefix, keepCompletedSeconds: config.delivery.keepCompletedJobsHours * 3600 });
+    stops["queues"] = () => queues.close();
+    const ledger = createLedger(redis, prefix);
+    const optOuts = createOptOutStore(redis, prefix);
+    const senderState = createSenderState(redis, prefix, queues.byName.delivery, log, metrics);
+    const statusUpdates = createStatusUpdates({ redis, prefix, ledger, queues, log, metrics });
+    const deadLetters = createDeadLetters({ queues, ledger, senderState, log });
+    const gaps = createGapTracker(redis, prefix);
+    const intake = createIntake({ sources, queues, gaps, metrics });
+
+    // WhatsApp: the Cloud API when credentials are set, else the dry-run outbox whose synthetic
+    // statuses take the same durable path as real webhooks.
+    const live = liveCredentials(config.whatsapp);
+    let outbox: ReturnType<typeof createDryRunOutbox> | undefined;
+    let sender: WhatsAppSender;
+    if (options.sender !== undefined) sender = options.sender;
+    else if (live !== undefined) sender = createCloudApiClient(live, log.child({ component: "whatsapp" }));
+    else {
+      outbox = createDryRunOutbox({
+        clock,
+        log,
+        statusDelayMs: options.outboxStatusDelayMs ?? 200,
+        onStatus: async (u) => {
+          await statusUpdates.apply({ wamid: u.wamid, status: u.status, timestamp: u.timestamp, ...(u.callbackData !== undefined ? { callbackData: u.callbackData } : {}) });
+        },
+      });
+      sender = outbox;
+      stops["outbox"] = () => Promise.resolve(outbox!.close());
+    }
+
+    const webhook = createWebhookIntake({ queues, metrics, appSecret: config.whatsapp.appSecret, phoneNumberId: config.whatsapp.phoneNumberId });
+
+    const app = buildApp({
+      log,
+      clock,
+      metrics,
+      intake,
+      webhook,
+      verifyToken: config.whatsapp.verifyToken,
+      adminToken: config.admin.token,
+      bodyLimitBytes: config.http.bodyLimitBytes,
+      webhookBodyLimitBytes: config.http.webhookBodyLimitBytes,
+      ...(sandbox !== undefined ? { sandbox: sandbox.app } : {}),
+      admin: {
+        ledger,
+        deadLetters,
+        senderState,
+        outbox,
+        preview: (resource) => previewResource(mapping, resource, fhir, clock.now()),
+        communicationUrl: (id) => `${fhirBaseUrl}/Communication/${id}`,
+      },
+      probe: {
+        redis: async () => (await redis.ping()) === "PONG",
+        fhir: () => (fhirClient !== undefined ? fhirClient.checkReachable() : Promise.resolve(true)),
+        degradations: async () => {
+          const reasons: string[] = [];
+          const halted = await senderState.status();
+          if (halted.halted) reasons.push(`whatsapp sender halted (code ${String(halted.code ?? "none")})`);
+          const dead = await queues.byName["dead-letter"].getJobCountByTypes("waiting", "delayed");
+          if (dead > 0) reasons.push(`${dead} job(s) in the dead-letter queue`);
+          return reasons;
+        },
+      },
+      refreshGauges: async () => {
+        for (const [name, queue] of Object.entries(queues.byName)) {
+          const counts = await queue.getJobCounts("waiting", "active", "delayed", "failed");
+          for (const [state, n] of Object.entries(counts)) metrics.queueDepth.set({ queue: name, state }, n);
+        }
+      },
+    });
+
+    let server: ServerType | undefined;
+    if (role !== "worker" || sandbox !== undefined) {
+      server = await new Promise<ServerType>((done) => {
+        const s = serve({ fetch: app.fetch, port, hostname: config.http.host }, () => done(s));
+      });
+      // First step to stop: no new requests while workers drain.
+      stops["http"] = () => new Promise<void>((done) => server!.close(() => done()));
+    }
+
+    if (sandbox !== undefined) {
+      if (sandboxSecret !== undefined && sources.sandbox !== undefined) {
+        const desired = desiredSubscriptions("sandbox", sources.sandbox, `${url}/hooks/fhir/sandbox`, `Authorization: Bearer ${sandboxSecret}`);
+        await syncSubscriptions(fhir, desired);
+      }
+    }
+
+    if (role !== "api") {
+      const workerConnection = { url: redisTarget.url, maxRetriesPerRequest: null };
+      const scheduler = createScheduler({ queues, ledger, clock, log, rulesHash: mapping.rulesHash, dryRun: outbox !== undefined });
+      const poller = createPoller({ fhir, redis, prefix, log });
+      const processors: Record<Exclude<QueueName, "dead-letter">, Processor> = {
+        intake: async (job: Job) => {
+          if (job.name === "catch-up") {
+            const data = job.data as { source: string; receivedAt: string };
+            const cfg = sources[data.source];
+            if (cfg === undefined) return "unknown source";
+            const events = await poller.pollOnce(data.source, cfg, data.receivedAt);
+            await intake.enqueue(data.source, { kind: "events", events, ignored: 0 }, data.receivedAt, log);
+            return `found ${events.length}`;
+          }
+          return processEvent({ fhir, mapping, scheduler, ledger, state: createResourceStateStore(redis, prefix), clock, log, metrics })(job);
+        },
+        delivery: sendMessage({
+          fhir,
+          mapping,
+          ledger,
+          queues,
+          sender,
+          senderId: config.whatsapp.phoneNumberId ?? "dry-run",
+          senderState,
+          optOuts,
+          rateLimiter: createRateLimiter(redis, prefix, config.delivery.rateLimits, clock),
+          quietHours: config.delivery.quietHours,
+          unknownOutcomeWindowMs: config.delivery.unknownOutcomeWindowMinutes * 60_000,
+          drainParked: (wamid) => statusUpdates.drainParked(wamid),
+          clock,
+          log,
+          metrics,
+        }),
+        audit: writeCommunication({ fhir, ledger, options: config.audit, log, metrics }),
+        webhook: async (job: Job) =>
+          job.name === "apply-status"
+            ? statusUpdates.worker(job)
+            : handleInbound({ fhir, ledger, optOuts, audit: config.audit, organizationRef: mappingConfig.organization.reference, log })(job),
+      };
+      const workers = (Object.keys(processors) as Exclude<QueueName, "dead-letter">[]).map((queue) => {
+        const worker = new Worker(queue, processors[queue], { connection: workerConnection, prefix, concurrency: concurrency[queue] });
+        worker.on("failed", (job, err) => {
+          // Error messages are ours (adapters keep PHI out of them); the stack shows where.
+          log.warn({ queue, jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, err }, "job attempt failed");
+          void deadLetters.onFailed(queue, job, err).catch((e: unknown) => log.error({ err: e }, "dead-letter bookkeeping failed"));
+        });
+        worker.on("error", (err) => log.error({ err, queue }, "worker error"));
+        return worker;
+      });
+      // Workers close before queues and Redis: close() waits for active jobs to finish.
+      stops["workers"] = () => Promise.all(workers.map((w) => w.close()));
+
+      for (const [name, cfg] of Object.entries(sources)) {
+        if (cfg.mode !== "poll") continue;
+        await queues.byName.intake.upsertJobScheduler(
+          `poll-${name}`,
+          { every: cfg.pollIntervalSeconds * 1000 },
+          { name: "catch-up", data: { source: name, reason: "poll", receivedAt: clock.now().toISOString() } },
+        );
+      }
+    }
+
+    const running: RunningService = {
+      url,
+      app,
+      queues,
+      redis,
+      redisTarget,
+      fhir,
+      fhirBaseUrl,
+      mapping,
+      metrics,
+      sources,
+      embedded: { redis: redisTarget.origin, fhir: sandbox !== undefined ? "sandbox" : "external", whatsapp: outbox !== undefined ? "dry-run" : "cloud-api" },
+      stop: stopAll,
+      ...(sandbox !== undefined ? { sandbox } : {}),
+      ...(sandboxSeed !== undefined ? { sandboxSeed } : {}),
+      ...(outbox !== undefined ? { outbox } : {}),
+    };
+    return running;
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
