@@ -31,7 +31,7 @@ export function processEvent(deps: ProcessEventDeps) {
   return async (job: Job): Promise<string> => {
     const event = consume("process-event", job);
     const ref = `${event.resourceType}/${event.id}`;
-    const log = deps.log.child({ jobId: job.id, source: event.source, resource: ref });
+    const log = deps.log.child({ jobId: job.id, source: event.source, ref });
 
     const current =
       event.interaction === "delete" ? undefined : await deps.fhir.read<FhirResource>(event.resourceType as FhirResource["resourceType"], event.id);

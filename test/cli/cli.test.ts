@@ -1,0 +1,103 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, writeFileSync, cpSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadFixture } from "../fixtures/fhir/load-fixture.js";
+
+const root = new URL("../../", import.meta.url).pathname;
+
+function cli(args: readonly string[], env: Record<string, string> = {}) {
+  const result = spawnSync(process.execPath, [join(root, "bin/fhir-notify.js"), ...args], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("the fhir-notify CLI", () => {
+  it("answers unknown input with one line and a non-zero exit", () => {
+    const r = cli(["frobnicate", "now"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("fhir-notify: unknown command 'frobnicate now'; run 'fhir-notify help'\n");
+  });
+
+  it("names the environment variable when the configuration is wrong", () => {
+    const r = cli(["mappings", "check"], { PORT: "eighty" });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("fhir-notify: env PORT: expected a number\n");
+  });
+
+  it("checks the shipped mappings", () => {
+    const r = cli(["mappings", "check"]);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^ok: \d+ rules valid \(rules hash [0-9a-f]{12}\)\n$/);
+  });
+
+  it("rejects a rule that tries to put a clinical field in a message, naming file and line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fn-mappings-"));
+    cpSync(join(root, "mappings"), dir, { recursive: true });
+    writeFileSync(
+      join(dir, "appointment-booked.yaml"),
+      [
+        "id: appointment-booked",
+        "resourceType: Appointment",
+        "trigger:",
+        "  when:",
+        "    - status = 'booked'",
+        "template: appointment_confirmation_v1",
+        "category: notification",
+        "send: now",
+        "distinctBy: [id, start]",
+        "slots: [patientFirstName, reasonCode, appointmentDate, appointmentTime]",
+        "",
+      ].join("\n"),
+    );
+    const r = cli(["mappings", "check", dir]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.split("\n").filter(Boolean)).toHaveLength(1);
+    expect(r.stderr).toMatch(/appointment-booked\.yaml:10: slots\[1\]: .*reasonCode/);
+  });
+
+  it("previews a Bundle: which rules fire and the exact Cloud API request, with no FHIR server", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fn-preview-"));
+    mkdirSync(dir, { recursive: true });
+    const appointment = loadFixture("Appointment", "booked-en-chicago");
+    const start = new Date(Date.now() + 3 * 24 * 3600_000);
+    start.setUTCHours(15, 0, 0, 0);
+    appointment.start = start.toISOString();
+    appointment.end = new Date(start.getTime() + 30 * 60_000).toISOString();
+    const bundle = {
+      resourceType: "Bundle",
+      type: "collection",
+      entry: [
+        appointment,
+        loadFixture("Patient", "jordan-rivera-en"),
+        loadFixture("Location", "loc-riverside"),
+        loadFixture("Consent", "whatsapp-permit-pat-1001"),
+      ].map((resource) => ({ resource })),
+    };
+    const file = join(dir, "booking.json");
+    writeFileSync(file, JSON.stringify(bundle));
+    const config = join(dir, "fhir-notify.yaml");
+    writeFileSync(config, 'mapping:\n  locations:\n    Location/loc-riverside: { label: "Riverside Clinic", timeZone: America/Chicago }\n');
+    const r = cli(["preview", file], { FHIR_NOTIFY_CONFIG: config });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    const out = JSON.stringify(JSON.parse(r.stdout));
+    expect(out).toContain("appointment_confirmation_v1");
+    expect(out).toContain("Riverside Clinic");
+    for (const secret of ["Oncology", "biopsy", "tamoxifen", "mammography", "neoplasm"]) expect(out).not.toContain(secret);
+  });
+
+  it("says what is wrong with a preview file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fn-preview-"));
+    const file = join(dir, "broken.json");
+    writeFileSync(file, "{ not json");
+    expect(cli(["preview", file]).stderr).toBe(`fhir-notify: ${file}: not valid JSON\n`);
+    expect(cli(["preview", join(dir, "missing.json")]).stderr).toBe(`fhir-notify: ${join(dir, "missing.json")}: cannot read file\n`);
+  });
+});
