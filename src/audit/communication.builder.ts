@@ -123,13 +123,13 @@ function wasHandedOver(record: DeliveryRecord): boolean {
   }
 }
 
+/**
+ * Unversioned on purpose (fhir-notifications.md §10.5): servers that match references as plain
+ * strings would not find `Appointment/1/_history/4` for `Communication?about=Appointment/1`.
+ * The triggering version is kept in the resource-version extension instead.
+ */
 function aboutReference(record: DeliveryRecord): Reference {
-  const about = relativeReference(record.resourceRef, ["Appointment", "MedicationDispense", "MedicationRequest", "DiagnosticReport"], "resourceRef");
-  // R4 references may carry a version (references.html#literal); only use one that is a valid id.
-  if (record.resourceVersion !== undefined && fhirId.test(record.resourceVersion)) {
-    return { reference: `${about.reference ?? record.resourceRef}/_history/${record.resourceVersion}` };
-  }
-  return about;
+  return relativeReference(record.resourceRef, ["Appointment", "MedicationDispense", "MedicationRequest", "DiagnosticReport"], "resourceRef");
 }
 
 function mediumConcept(opts: AuditOptions): CodeableConcept {
@@ -146,6 +146,7 @@ function extensionUrls(opts: AuditOptions) {
     ruleId: `${opts.extensionBase}rule-id`,
     rulesHash: `${opts.extensionBase}rules-hash`,
     readAt: `${opts.extensionBase}read-at`,
+    resourceVersion: `${opts.extensionBase}resource-version`,
     deliveryEvent: `${opts.extensionBase}delivery-event`,
   };
 }
@@ -165,6 +166,8 @@ function buildExtensions(record: DeliveryRecord, opts: AuditOptions): Extension[
   return [
     { url: urls.ruleId, valueString: record.ruleId },
     { url: urls.rulesHash, valueString: record.rulesHash },
+    // The version of the `about` resource that triggered the message; only a valid id is kept.
+    ...(record.resourceVersion !== undefined && fhirId.test(record.resourceVersion) ? [{ url: urls.resourceVersion, valueId: record.resourceVersion }] : []),
     ...(record.readAt !== undefined ? [{ url: urls.readAt, valueDateTime: dateTime(record.readAt, "readAt") }] : []),
     ...history,
   ];

@@ -3,7 +3,7 @@ import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { auditJobId, shortHash } from "../shared/ids.js";
 import type { Metrics } from "../shared/metrics.js";
-import type { DeliveryState } from "./delivery-record.js";
+import type { DeliveryRecord, DeliveryState } from "./delivery-record.js";
 import type { JobData } from "./jobs.js";
 import type { Ledger } from "./ledger.js";
 import { consume, type Queues } from "./queues.js";
@@ -26,6 +26,16 @@ export function statusJobId(s: StatusData): string {
 }
 
 const toState = { sent: "sent", delivered: "delivered", read: "read", failed: "failed" } as const satisfies Record<StatusData["status"], DeliveryState>;
+
+/**
+ * One audit write per step: the state plus which timestamps are known. A `delivered` that arrives
+ * after `read` leaves the state at read but sets Communication.received, so it is a step of its
+ * own; a duplicate or a late `sent` (sent time already known) changes nothing and adds no write.
+ */
+export function auditStep(record: Pick<DeliveryRecord, "state" | "sentAt" | "deliveredAt" | "readAt" | "failedAt">): string {
+  const known = [record.sentAt && "s", record.deliveredAt && "d", record.readAt && "r", record.failedAt && "f"].filter(Boolean).join("");
+  return known === "" ? record.state : `${record.state}-${known}`;
+}
 
 export function createStatusUpdates(deps: StatusUpdateDeps) {
   const parkKey = (wamid: string) => `${deps.prefix}:park:${wamid}`;
@@ -59,7 +69,7 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
       const after = await deps.ledger.get(deliveryId);
       if (after !== undefined) {
         deps.metrics.messages.inc({ template: after.templateName, state: data.status });
-        await deps.queues.enqueue("write-communication", { deliveryId }, { jobId: auditJobId(deliveryId, after.state) });
+        await deps.queues.enqueue("write-communication", { deliveryId }, { jobId: auditJobId(deliveryId, auditStep(after)) });
       }
     }
     return isNew ? "applied" : "duplicate";

@@ -66,7 +66,8 @@ describe("buildCommunication", () => {
     expect(c.recipient).toEqual([{ reference: "Patient/pat-1001" }]);
     expect(c.sender).toEqual({ reference: "Organization/hospital-main" });
     expect(c.topic).toEqual({ text: "appointment_reminder" });
-    expect(c.about).toEqual([{ reference: "Appointment/apt-7781/_history/4" }]);
+    expect(c.about).toEqual([{ reference: "Appointment/apt-7781" }]);
+    expect(extension(c, "resource-version")).toEqual([{ url: `${base}resource-version`, valueId: "4" }]);
     expect(extension(c, "rule-id")).toEqual([{ url: `${base}rule-id`, valueString: "appointment-reminder" }]);
     expect(extension(c, "rules-hash")).toEqual([{ url: `${base}rules-hash`, valueString: "9c1d2e3f4a5b6c7d" }]);
     expect(c).not.toHaveProperty("sent");
@@ -202,9 +203,9 @@ describe("buildCommunication", () => {
     expect(c.medium?.[0]?.text).toBe("WhatsApp");
   });
 
-  it("refers to the triggering resource without a version when the version is unknown or not an id", () => {
-    expect(buildCommunication(reminder({ resourceVersion: undefined }), opts).about).toEqual([{ reference: "Appointment/apt-7781" }]);
-    expect(buildCommunication(reminder({ resourceVersion: "W/\"4\"" }), opts).about).toEqual([{ reference: "Appointment/apt-7781" }]);
+  it("records no triggering version when the version is unknown or not an id", () => {
+    expect(extension(buildCommunication(reminder({ resourceVersion: undefined }), opts), "resource-version")).toEqual([]);
+    expect(extension(buildCommunication(reminder({ resourceVersion: "W/\"4\"" }), opts), "resource-version")).toEqual([]);
   });
 
   it("refuses a patient reference of the wrong type without echoing it", () => {

@@ -1,0 +1,220 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { UnrecoverableError, type Job } from "bullmq";
+import { Redis } from "ioredis";
+import { http, HttpResponse } from "msw";
+import { setupServer } from "msw/node";
+import type { Communication } from "fhir/r4";
+import { auditConfigSchema } from "../../src/audit/audit.config.js";
+import { writeCommunication } from "../../src/audit/write-communication.worker.js";
+import type { NotDoneReason, StatusEvent } from "../../src/delivery/delivery-record.js";
+import { createLedger, type Ledger } from "../../src/delivery/ledger.js";
+import { createFhirClient } from "../../src/fhir/fhir.client.js";
+import { fhirClientConfigSchema } from "../../src/fhir/fhir.config.js";
+import { FhirError, type FhirPort } from "../../src/fhir/fhir.port.js";
+import { createMetrics } from "../../src/shared/metrics.js";
+import { FakeFhir } from "../fakes/fhir.fake.js";
+import { captureLogs } from "../support/log-capture.js";
+import { newRedisPrefix, testRedisUrl } from "../support/redis-prefix.js";
+import { r4Errors } from "./r4-validation.js";
+
+const options = auditConfigSchema.parse({});
+const deliveryId = "dlv_hapi-main_appointment-booked_Appointment_apt-7781_3f9a2c1e0b7d4a55";
+const fhirBase = "https://fhir.hospital.example.org/fhir";
+
+let redis: Redis;
+let prefix: string;
+let cleanup: () => Promise<void>;
+let ledger: Ledger;
+
+beforeAll(() => {
+  redis = new Redis(testRedisUrl, { maxRetriesPerRequest: 1 });
+});
+afterAll(async () => {
+  await redis.quit();
+});
+beforeEach(() => {
+  ({ prefix, cleanup } = newRedisPrefix());
+  ledger = createLedger(redis, prefix);
+});
+afterEach(async () => {
+  await cleanup();
+});
+
+async function delivery(events: StatusEvent[] = [], fields: { reason?: NotDoneReason; deadLettered?: boolean } = {}): Promise<void> {
+  await ledger.create({
+    deliveryId,
+    source: "hapi-main",
+    ruleId: "appointment-booked",
+    rulesHash: "9c1d2e3f4a5b6c7d",
+    templateName: "appointment_confirmation_v1",
+    category: "notification",
+    resourceRef: "Appointment/apt-7781",
+    resourceVersion: "3",
+    patientRef: "Patient/pat-1001",
+    senderRef: "Organization/hospital-main",
+    renderedText: "Hello Alex, your appointment at Riverside Clinic is booked for Tuesday, March 11 at 8:30 AM.",
+    createdAt: "2025-03-04T09:15:00.000Z",
+    updatedAt: "2025-03-04T09:15:00.000Z",
+    ...(fields.reason !== undefined ? { reason: fields.reason } : {}),
+  });
+  if (fields.deadLettered === true) await ledger.set(deliveryId, { deadLettered: true });
+  for (const e of events) await ledger.append(deliveryId, e);
+}
+
+function worker(fhir: FhirPort) {
+  const logs = captureLogs("debug");
+  const metrics = createMetrics({ defaultMetrics: false });
+  const run = writeCommunication({ fhir, ledger, options, log: logs.log, metrics });
+  const job = { id: "audit_job_1", data: { deliveryId } } as unknown as Job;
+  const writes = async () => Object.fromEntries((await metrics.communicationWrites.get()).values.map((v) => [String(v.labels.result), v.value]));
+  return { run: () => run(job), logs, writes };
+}
+
+const accepted: StatusEvent = { state: "accepted", at: "2025-03-04T09:15:07.000Z" };
+const delivered: StatusEvent = { state: "delivered", at: "2025-03-04T09:15:11.000Z" };
+
+describe("writing a delivery's Communication", () => {
+  it("creates it once by conditional create, then updates it in place and skips writes that change nothing", async () => {
+    const fhir = new FakeFhir();
+    await delivery([accepted]);
+    const w = worker(fhir);
+    expect(await w.run()).toBe("created");
+    await ledger.append(deliveryId, delivered);
+    expect(await w.run()).toBe("updated");
+    expect(await w.run()).toBe("unchanged");
+
+    const [stored] = fhir.all("Communication") as Communication[];
+    expect(fhir.all("Communication")).toHaveLength(1);
+    expect(stored?.status).toBe("completed");
+    expect(stored?.received).toBe("2025-03-04T09:15:11.000Z");
+    expect(stored?.meta?.versionId).toBe("2");
+    expect(r4Errors(stored!)).toEqual([]);
+    expect((await ledger.get(deliveryId))?.communicationId).toBe(stored?.id);
+    expect(await w.writes()).toEqual({ created: 1, updated: 1, unchanged: 1 });
+  });
+
+  it("adopts the Communication an earlier attempt created instead of making a second one", async () => {
+    const fhir = new FakeFhir();
+    await delivery([accepted]);
+    expect(await worker(fhir).run()).toBe("created");
+    // The ledger lost the id (the attempt crashed after the create): the key finds it again.
+    await ledger.clear(deliveryId, "communicationId");
+    await ledger.append(deliveryId, delivered);
+    expect(await worker(fhir).run()).toBe("updated");
+    expect(fhir.all("Communication")).toHaveLength(1);
+  });
+
+  it("re-reads, merges and retries when the version moved on between read and update (412)", async () => {
+    const fhir = new FakeFhir();
+    await delivery([accepted]);
+    await worker(fhir).run();
+    await ledger.append(deliveryId, delivered);
+    const calls = fhir.calls.length;
+    // Read succeeds, the update meets a concurrent writer's version, the second try lands.
+    const original = fhir.update.bind(fhir);
+    let conflicts = 1;
+    fhir.update = (resource, opts) => (conflicts-- > 0 ? Promise.reject(new FhirError("FHIR update failed: HTTP 412", 412, true)) : original(resource, opts));
+    expect(await worker(fhir).run()).toBe("updated");
+    expect(fhir.calls.slice(calls).filter((c) => c.startsWith("read Communication"))).toHaveLength(2);
+    expect((fhir.all("Communication")[0] as Communication).status).toBe("completed");
+  });
+
+  it("recreates a Communication that was deleted on the server", async () => {
+    const fhir = new FakeFhir();
+    await delivery([accepted]);
+    await worker(fhir).run();
+    const first = fhir.all("Communication")[0]!;
+    fhir.remove("Communication", first.id);
+    await ledger.append(deliveryId, delivered);
+    expect(await worker(fhir).run()).toBe("created");
+    const again = fhir.all("Communication") as Communication[];
+    expect(again).toHaveLength(1);
+    expect(again[0]?.id).not.toBe(first.id);
+    expect(again[0]?.status).toBe("completed");
+    expect((await ledger.get(deliveryId))?.communicationId).toBe(again[0]?.id);
+  });
+
+  it("marks a delivery waiting in the dead-letter queue on-hold rather than in progress", async () => {
+    const fhir = new FakeFhir();
+    await delivery([], { deadLettered: true });
+    await worker(fhir).run();
+    const [c] = fhir.all("Communication") as Communication[];
+    expect(c?.status).toBe("on-hold");
+    expect(c?.statusReason?.text).toMatch(/dead-letter/);
+    expect(r4Errors(c!)).toEqual([]);
+  });
+
+  it.each([
+    ["no-template-for-language", "system-error", "No approved template exists for the patient's language"],
+    ["expired", "recipient-unavailable", "WhatsApp did not confirm delivery before the message expired"],
+    ["sender-halted", "system-error", "Sending was halted for the sending phone number"],
+  ] as const)("explains a delivery not sent because of %s with %s", async (reason, code, text) => {
+    const fhir = new FakeFhir();
+    await delivery([{ state: "not-done", at: "2025-03-04T09:15:02.000Z" }], { reason });
+    await worker(fhir).run();
+    const [c] = fhir.all("Communication") as Communication[];
+    expect(c?.status).toBe("not-done");
+    expect(c?.statusReason).toEqual({ coding: [{ system: "http://terminology.hl7.org/CodeSystem/communication-not-done-reason", code }], text });
+    expect(c).not.toHaveProperty("payload");
+    expect(r4Errors(c!)).toEqual([]);
+  });
+
+  it("leaves a missing delivery alone", async () => {
+    const fhir = new FakeFhir();
+    expect(await worker(fhir).run()).toBe("missing");
+    expect(fhir.calls).toEqual([]);
+  });
+});
+
+describe("a FHIR server that refuses the Communication", () => {
+  const server = setupServer();
+  beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+  afterEach(() => server.resetHandlers());
+  afterAll(() => server.close());
+
+  const client = () => createFhirClient(fhirClientConfigSchema.parse({ baseUrl: fhirBase, retries: 0 }), captureLogs().log);
+
+  it("fails the job for good on 422, logs the issue codes but not the server's text, and counts it", async () => {
+    // Servers often quote the offending content in diagnostics; that text must stay out of the logs.
+    const outcome = {
+      resourceType: "OperationOutcome",
+      issue: [
+        {
+          severity: "error",
+          code: "invalid",
+          diagnostics: "Communication.payload[0].contentString: 'Hello Alex, your appointment at Riverside Clinic' rejected by profile",
+          expression: ["Communication.payload[0].contentString"],
+        },
+      ],
+    };
+    let posts = 0;
+    server.use(
+      http.post(`${fhirBase}/Communication`, () => {
+        posts++;
+        return HttpResponse.json(outcome, { status: 422, headers: { "content-type": "application/fhir+json" } });
+      }),
+    );
+    await delivery([accepted]);
+    const w = worker(client());
+    const err = await w.run().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UnrecoverableError);
+    expect((err as Error).message).toBe("FHIR write refused with status 422");
+    expect(posts).toBe(1);
+    expect(await w.writes()).toEqual({ failed: 1 });
+
+    const line = w.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === "FHIR server refused the Communication write");
+    expect(line).toMatchObject({ status: 422, deliveryId, issues: [{ code: "invalid", expression: ["Communication.payload[0].contentString"] }] });
+    expect(w.logs.text()).not.toMatch(/Alex|Riverside|rejected by profile/);
+  });
+
+  it("leaves a 503 to the queue's retries without counting it as failed", async () => {
+    server.use(http.post(`${fhirBase}/Communication`, () => HttpResponse.json({ resourceType: "OperationOutcome", issue: [{ severity: "error", code: "transient" }] }, { status: 503 })));
+    await delivery([accepted]);
+    const w = worker(client());
+    const err = await w.run().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FhirError);
+    expect(err).not.toBeInstanceOf(UnrecoverableError);
+    expect((err as FhirError).retryable).toBe(true);
+    expect(await w.writes()).toEqual({});
+  });
+});
