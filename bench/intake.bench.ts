@@ -41,7 +41,7 @@ async function cleanup(prefix: string): Promise<void> {
 }
 
 /** The ceiling: a bare Hono route that only does queue.add, on the same Redis. */
-async function ceiling(requests: number): Promise<LoadResult> {
+async function ceiling(requests: number): Promise<Measured> {
   const prefix = `bench-${randomUUID()}`;
   const producer = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
   const queue = new Queue("intake", { connection: producer, prefix });
@@ -52,7 +52,7 @@ async function ceiling(requests: number): Promise<LoadResult> {
   const port = await freePort();
   const server = serve({ fetch: app.fetch, port, hostname: "127.0.0.1" });
   try {
-    return await runLoad({ url: `http://127.0.0.1:${port}/x/{{n}}`, method: "PUT", headers: { "content-type": "application/fhir+json" }, body: appointmentBody, requests, concurrency: 64, timeLimitMs: 60_000 });
+    return await withCpu(() => runLoad({ url: `http://127.0.0.1:${port}/x/{{n}}`, method: "PUT", headers: { "content-type": "application/fhir+json" }, body: appointmentBody, requests, concurrency: 64, timeLimitMs: 60_000 }));
   } finally {
     server.close();
     await queue.close();
@@ -62,7 +62,7 @@ async function ceiling(requests: number): Promise<LoadResult> {
 }
 
 /** fhir-notify's intake: authenticate, normalise, durably queue, answer 202 (API role: no workers). */
-async function intake(requests: number): Promise<LoadResult> {
+async function intake(requests: number): Promise<Measured> {
   const prefix = `bench-${randomUUID()}`;
   const config = configSchema.parse({
     http: { port: 0 },
@@ -73,7 +73,7 @@ async function intake(requests: number): Promise<LoadResult> {
   });
   const service = await startService({ config, log: createLogger("silent"), clock: systemClock, role: "api", metrics: createMetrics({ defaultMetrics: false }) });
   try {
-    return await runLoad({
+    return await withCpu(() => runLoad({
       url: `${service.url}/hooks/fhir/bench/Appointment/bench-{{n}}`,
       method: "PUT",
       headers: { "content-type": "application/fhir+json", authorization: `Bearer ${token}` },
@@ -81,14 +81,28 @@ async function intake(requests: number): Promise<LoadResult> {
       requests,
       concurrency: 64,
       timeLimitMs: 60_000,
-    });
+    }));
   } finally {
     await service.stop();
     await cleanup(prefix);
   }
 }
 
-export async function benchIntake(requests = 10_000): Promise<{ ceiling: LoadResult; intake: LoadResult }> {
+export type Measured = LoadResult & { cpuUsPerRequest: number };
+
+/**
+ * Server-side CPU per request (this process: HTTP, intake, Redis client; the load generator runs in
+ * a child). Unlike requests/s it barely moves when other work shares the machine, so it is the
+ * figure to compare between runs; requests/s and p99 are only meaningful on a quiet machine.
+ */
+async function withCpu(run: () => Promise<LoadResult>): Promise<Measured> {
+  const before = process.cpuUsage();
+  const result = await run();
+  const used = process.cpuUsage(before);
+  return { ...result, cpuUsPerRequest: (used.user + used.system) / Math.max(1, result.requests) };
+}
+
+export async function benchIntake(requests = 10_000): Promise<{ ceiling: Measured; intake: Measured }> {
   // Warm both paths once so JIT and connection setup do not count.
   await ceiling(500);
   const c = await ceiling(requests);

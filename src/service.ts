@@ -5,7 +5,10 @@ import type { Hono } from "hono";
 import type { Logger } from "pino";
 import { serve, type ServerType } from "@hono/node-server";
 import type { Config } from "./config/config.schema.js";
-import { buildApp } from "./http/app.js";
+import { queueDashboardRoute } from "./http/routes/queue-dashboard.route.js";
+import { buildApp, buildOpsApp } from "./http/app.js";
+import { countExistingJobs, createQueueHealth } from "./http/routes/queue-health.js";
+import { createSubscriptionHealth } from "./http/routes/subscription-health.js";
 import type { AppEnv } from "./http/app-env.js";
 import { resolveRedis, freePort, type RedisTarget } from "./redis/embedded-redis.js";
 import { createFhirClient, type FhirClient } from "./fhir/fhir.client.js";
@@ -33,7 +36,9 @@ import { processEvent } from "./intake/process-event.worker.js";
 import { createResourceStateStore } from "./intake/resource-state.js";
 import { createGapTracker } from "./intake/gap-tracker.js";
 import { createPoller } from "./intake/poll.js";
-import { desiredSubscriptions, syncSubscriptions } from "./intake/subscriptions.js";
+import { createRecovery } from "./intake/recover.js";
+import { catchUpWorker } from "./intake/catch-up.worker.js";
+import { desiredSubscriptions, listSubscriptions, syncSubscriptions } from "./intake/subscriptions.js";
 import { sourceConfigSchema, type SourceConfig } from "./intake/source.config.js";
 import { createMapping, type Mapping } from "./mapping/mapping.js";
 import { loadMappingSet } from "./mapping/load-rules.js";
@@ -56,6 +61,8 @@ export interface ServiceOptions {
   metrics?: Metrics;
   /** Dry-run status delay; tests shorten it. */
   outboxStatusDelayMs?: number;
+  /** Crash tests shorten how soon another worker takes over the jobs of a killed one (BullMQ: 30 s). */
+  workerLocks?: { lockDurationMs: number; stalledIntervalMs: number };
 }
 
 export interface RunningService {
@@ -156,7 +163,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const mapping = createMapping(loadMappingSet(mappingConfig.dir, { languages }), mappingConfig, clock);
     log.info({ event: "config-loaded", rulesHash: mapping.rulesHash, rules: mapping.rules.map((r) => r.id), sources: Object.keys(sources), role }, "configuration loaded");
 
-    const queues = createQueues(producer, { prefix, keepCompletedSeconds: config.delivery.keepCompletedJobsHours * 3600 });
+    const queues = createQueues(producer, {
+      prefix,
+      keepCompletedSeconds: config.delivery.keepCompletedJobsHours * 3600,
+      retries: { "send-message": config.delivery.retries },
+    });
     stops["queues"] = () => queues.close();
     const ledger = createLedger(redis, prefix);
     const optOuts = createOptOutStore(redis, prefix);
@@ -164,7 +175,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const statusUpdates = createStatusUpdates({ redis, prefix, ledger, queues, log, metrics });
     const deadLetters = createDeadLetters({ queues, ledger, senderState, log });
     const gaps = createGapTracker(redis, prefix);
-    const intake = createIntake({ sources, queues, gaps, metrics });
+    const intake = createIntake({ sources, queues, gaps, metrics, countExisting: (ids) => countExistingJobs(producer, queues.byName.intake, ids) });
 
     // WhatsApp: the Cloud API when credentials are set, else the dry-run outbox whose synthetic
     // statuses take the same durable path as real webhooks.
@@ -188,6 +199,32 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
     const webhook = createWebhookIntake({ queues, metrics, appSecret: config.whatsapp.appSecret, phoneNumberId: config.whatsapp.phoneNumberId });
 
+    const queueHealth = createQueueHealth({ queues, metrics, clock, cacheMs: config.ops.queueStatsCacheMs });
+    const subscriptionHealth = createSubscriptionHealth({
+      list: () => listSubscriptions(fhir),
+      sources,
+      metrics,
+      log,
+      refreshMs: config.ops.subscriptionCheckSeconds * 1000,
+    });
+    const probe = {
+      redis: async () => (await redis.ping()) === "PONG",
+      fhir: () => (fhirClient !== undefined ? fhirClient.checkReachable() : Promise.resolve(true)),
+      degradations: async () => {
+        const reasons: string[] = [];
+        const halted = await senderState.status();
+        if (halted.halted) reasons.push(`whatsapp sender halted (code ${String(halted.code ?? "none")})`);
+        reasons.push(...(await queueHealth.degradations(config.ops.oldestWaitingDegradedSeconds)));
+        reasons.push(...(await subscriptionHealth.degradations()));
+        return reasons;
+      },
+    };
+    const refreshGauges = async () => {
+      // Halts are set by whichever process saw the error; every process reports the shared state.
+      metrics.senderPaused.set((await senderState.status()).halted ? 1 : 0);
+      await Promise.all([queueHealth.snapshot(), subscriptionHealth.check()]);
+    };
+
     const app = buildApp({
       log,
       clock,
@@ -207,34 +244,28 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         preview: (resource) => previewResource(mapping, resource, fhir, clock.now()),
         communicationUrl: (id) => `${fhirBaseUrl}/Communication/${id}`,
       },
-      probe: {
-        redis: async () => (await redis.ping()) === "PONG",
-        fhir: () => (fhirClient !== undefined ? fhirClient.checkReachable() : Promise.resolve(true)),
-        degradations: async () => {
-          const reasons: string[] = [];
-          const halted = await senderState.status();
-          if (halted.halted) reasons.push(`whatsapp sender halted (code ${String(halted.code ?? "none")})`);
-          const dead = await queues.byName["dead-letter"].getJobCountByTypes("waiting", "delayed");
-          if (dead > 0) reasons.push(`${dead} job(s) in the dead-letter queue`);
-          return reasons;
-        },
-      },
-      refreshGauges: async () => {
-        for (const [name, queue] of Object.entries(queues.byName)) {
-          const counts = await queue.getJobCounts("waiting", "active", "delayed", "failed");
-          for (const [state, n] of Object.entries(counts)) metrics.queueDepth.set({ queue: name, state }, n);
-        }
-      },
+      probe,
+      refreshGauges,
     });
+    // Bull Board under /admin/queues, behind the same admin auth as the rest of /admin/*.
+    const board = await queueDashboardRoute({ queues, basePath: "/admin/queues", readOnly: true, log });
+    if (board !== undefined) app.route("/admin/queues", board);
 
-    let server: ServerType | undefined;
-    if (role !== "worker" || sandbox !== undefined) {
-      server = await new Promise<ServerType>((done) => {
-        const s = serve({ fetch: app.fetch, port, hostname: config.http.host }, () => done(s));
+    // A worker-only process still serves /healthz, /readyz and its own /metrics (nothing that accepts work).
+    const opsOnly = role === "worker" && sandbox === undefined;
+    const served = opsOnly ? buildOpsApp({ log, metrics, probe, refreshGauges }) : app;
+    const server = await new Promise<ServerType | undefined>((done, fail) => {
+      const s = serve({ fetch: served.fetch, port, hostname: config.http.host }, () => done(s));
+      s.once("error", (err: NodeJS.ErrnoException) => {
+        // Several worker processes on one host with one PORT: the work matters more than its metrics.
+        if (opsOnly && err.code === "EADDRINUSE") {
+          log.warn({ port }, "port in use: this worker runs without /metrics and /readyz (give each worker process its own PORT)");
+          done(undefined);
+        } else fail(err);
       });
-      // First step to stop: no new requests while workers drain.
-      stops["http"] = () => new Promise<void>((done) => server!.close(() => done()));
-    }
+    });
+    // First step to stop: no new requests while workers drain.
+    if (server !== undefined) stops["http"] = () => new Promise<void>((done) => server.close(() => done()));
 
     if (sandbox !== undefined) {
       if (sandboxSecret !== undefined && sources.sandbox !== undefined) {
@@ -247,16 +278,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const workerConnection = { url: redisTarget.url, maxRetriesPerRequest: null };
       const scheduler = createScheduler({ queues, ledger, clock, log, rulesHash: mapping.rulesHash, dryRun: outbox !== undefined });
       const poller = createPoller({ fhir, redis, prefix, log });
+      const recovery = createRecovery({ baseUrl: fhirBaseUrl, fetchBundle: (u) => fhir.fetchPage(u), poller, log });
+      const catchUp = catchUpWorker({ sources, poller, recovery, intake, log });
       const processors: Record<Exclude<QueueName, "dead-letter">, Processor> = {
         intake: async (job: Job) => {
-          if (job.name === "catch-up") {
-            const data = job.data as { source: string; receivedAt: string };
-            const cfg = sources[data.source];
-            if (cfg === undefined) return "unknown source";
-            const events = await poller.pollOnce(data.source, cfg, data.receivedAt);
-            await intake.enqueue(data.source, { kind: "events", events, ignored: 0 }, data.receivedAt, log);
-            return `found ${events.length}`;
-          }
+          if (job.name === "catch-up") return catchUp(job);
           return processEvent({ fhir, mapping, scheduler, ledger, state: createResourceStateStore(redis, prefix), clock, log, metrics })(job);
         },
         delivery: sendMessage({
@@ -270,6 +296,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           optOuts,
           rateLimiter: createRateLimiter(redis, prefix, config.delivery.rateLimits, clock),
           quietHours: config.delivery.quietHours,
+          reminderNotAfter: config.delivery.reminderNotAfter,
           unknownOutcomeWindowMs: config.delivery.unknownOutcomeWindowMinutes * 60_000,
           drainParked: (wamid) => statusUpdates.drainParked(wamid),
           clock,
@@ -283,7 +310,12 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
             : handleInbound({ fhir, ledger, optOuts, audit: config.audit, organizationRef: mappingConfig.organization.reference, log })(job),
       };
       const workers = (Object.keys(processors) as Exclude<QueueName, "dead-letter">[]).map((queue) => {
-        const worker = new Worker(queue, processors[queue], { connection: workerConnection, prefix, concurrency: concurrency[queue] });
+        const worker = new Worker(queue, processors[queue], {
+          connection: workerConnection,
+          prefix,
+          concurrency: concurrency[queue],
+          ...(options.workerLocks !== undefined ? { lockDuration: options.workerLocks.lockDurationMs, stalledInterval: options.workerLocks.stalledIntervalMs } : {}),
+        });
         worker.on("failed", (job, err) => {
           // Error messages are ours (adapters keep PHI out of them); the stack shows where.
           log.warn({ queue, jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, err }, "job attempt failed");

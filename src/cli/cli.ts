@@ -112,7 +112,8 @@ async function run(argv: readonly string[]): Promise<void> {
       if (base === undefined) throw new CliError("PUBLIC_URL is not set: the FHIR server needs the URL to notify");
       for (const [name, source] of Object.entries(config.sources)) {
         const result = await syncSubscriptions(fhir, desiredSubscriptions(name, source, `${base}/hooks/fhir/${name}`, secretHeaderOf(source)));
-        out(`${name}: created ${result.created}, updated ${result.updated}, unchanged ${result.unchanged}`);
+        const reactivated = result.reactivated > 0 ? ` (${result.reactivated} re-activated from error/off)` : "";
+        out(`${name}: created ${result.created}, updated ${result.updated}${reactivated}, unchanged ${result.unchanged}`);
       }
       return;
     }

@@ -5,6 +5,7 @@ import { sourceConfigSchema } from "../intake/source.config.js";
 import { mappingConfigSchema } from "../mapping/mapping.config.js";
 import { deliveryConfigSchema } from "../delivery/delivery.config.js";
 import { auditConfigSchema } from "../audit/audit.config.js";
+import { opsConfigSchema } from "../http/routes/ops.config.js";
 
 const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 
@@ -51,6 +52,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     log: z.object({ level: logLevel.default("info") }).strict().prefault({}),
+    ops: opsConfigSchema.prefault({}),
     shutdownGraceMs: z.number().int().positive().default(10_000),
   })
   .strict();

@@ -33,7 +33,16 @@ export const jobCatalog = {
     queue: "intake",
     attempts: 10,
     backoffMs: 2_000,
-    data: z.object({ source: z.string(), reason: z.enum(["ping", "poll", "gap", "heartbeat-missed"]), receivedAt: iso }).strict(),
+    data: z
+      .object({
+        source: z.string(),
+        reason: z.enum(["ping", "poll", "gap", "heartbeat-missed"]),
+        receivedAt: iso,
+        /** Gap recovery (reference §5.7): which topic subscription, and the event numbers never delivered. */
+        subscriptionRef: z.string().regex(/^Subscription\/[A-Za-z0-9\-.]{1,64}$/).optional(),
+        missing: z.array(z.object({ from: z.number().int().nonnegative(), to: z.number().int().nonnegative() })).max(20).optional(),
+      })
+      .strict(),
   },
   "send-message": {
     queue: "delivery",

@@ -10,9 +10,11 @@ export type DeliveryFields = Omit<DeliveryRecord, "state" | "history" | "sentAt"
   inFlightSince?: string;
   /** The job exhausted its retries and waits in the dead-letter queue. */
   deadLettered?: boolean;
+  /** Throttling answers so far: Meta's pair limit (131056) asks for 4^X s before try X. */
+  throttled?: number;
 };
 
-export type LedgerRecord = DeliveryRecord & Pick<DeliveryFields, "distinctBy" | "inFlightSince" | "deadLettered">;
+export type LedgerRecord = DeliveryRecord & Pick<DeliveryFields, "distinctBy" | "inFlightSince" | "deadLettered" | "throttled">;
 
 /** Append-only status log per delivery plus a few set fields; the current state is a fold of the log. */
 export interface Ledger {
@@ -40,6 +42,16 @@ if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
 end
 return 0`;
 
+const createScript = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -100001)
+return 1`;
+
 export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90 * 24 * 3600): Ledger {
   const key = (id: string) => `${prefix}:dlv:${id}`;
   const eventsKey = (id: string) => `${prefix}:dlv:${id}:ev`;
@@ -52,18 +64,21 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
 
   return {
     async create(fields) {
-      const created = await redis.hsetnx(key(fields.deliveryId), "deliveryId", JSON.stringify(fields.deliveryId));
-      if (created === 0) return false;
-      await redis
-        .multi()
-        .hset(key(fields.deliveryId), encode(fields))
-        .expire(key(fields.deliveryId), retentionSeconds)
-        .sadd(pendingKey(fields.source, fields.ruleId, fields.resourceRef), fields.deliveryId)
-        .expire(pendingKey(fields.source, fields.ruleId, fields.resourceRef), retentionSeconds)
-        .zadd(indexKey, Date.parse(fields.createdAt), fields.deliveryId)
-        .zremrangebyrank(indexKey, 0, -100_001)
-        .exec();
-      return true;
+      // One script, so a Redis restart or a crash cannot leave a record holding only its id: a retry
+      // would take that stub for "already decided" and the send worker could never send it.
+      const encoded = Object.entries(encode(fields)).flat();
+      const created = await redis.eval(
+        createScript,
+        3,
+        key(fields.deliveryId),
+        pendingKey(fields.source, fields.ruleId, fields.resourceRef),
+        indexKey,
+        fields.deliveryId,
+        retentionSeconds,
+        Date.parse(fields.createdAt),
+        ...encoded,
+      );
+      return created === 1;
     },
     async get(deliveryId) {
       const [hash, events] = await Promise.all([redis.hgetall(key(deliveryId)), redis.lrange(eventsKey(deliveryId), 0, -1)]);

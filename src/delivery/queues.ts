@@ -13,10 +13,12 @@ export interface QueueSettings {
   prefix: string;
   /** Keep finished jobs this long: BullMQ deduplicates on jobId only while the job still exists. */
   keepCompletedSeconds: number;
+  /** Per-job overrides of the catalogue's retry policy (delivery.retries configures send-message). */
+  retries?: Partial<Record<JobName, { attempts: number; backoffMs: number }>>;
 }
 
 export function jobOptions<N extends JobName>(name: N, settings: QueueSettings, options: JobsOptions = {}): JobsOptions {
-  const entry = jobCatalog[name];
+  const entry = settings.retries?.[name] ?? jobCatalog[name];
   return {
     attempts: entry.attempts,
     backoff: entry.backoffMs > 0 ? { type: "exponential", delay: entry.backoffMs, jitter: 0.5 } : undefined,

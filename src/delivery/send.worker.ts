@@ -1,4 +1,4 @@
-import { DelayedError, type Job } from "bullmq";
+import { DelayedError, WaitingError, type Job } from "bullmq";
 import type { FhirResource } from "fhir/r4";
 import type { Logger } from "pino";
 import type { FhirPort } from "../fhir/fhir.port.js";
@@ -12,8 +12,10 @@ import type { Queues } from "./queues.js";
 import { consume } from "./queues.js";
 import { hashPhone, type OptOutStore } from "./opt-out.js";
 import { nextAllowedTime } from "./quiet-hours.js";
+import { reminderDeadline } from "./delivery.config.js";
 import type { SenderState } from "./sender-state.js";
 import { SendError, type WhatsAppSender } from "./whatsapp/whatsapp.port.js";
+import { retryAfterMsFor } from "./whatsapp/status.map.js";
 
 export interface SendWorkerDeps {
   fhir: FhirPort;
@@ -26,6 +28,8 @@ export interface SendWorkerDeps {
   optOuts: OptOutStore;
   rateLimiter: { acquire(senderId: string, recipientHash: string): Promise<{ ok: true } | { ok: false; retryAfterMs: number }> };
   quietHours: { enabled: boolean; start: string; end: string };
+  /** A reminder is not sent after (start − minutesBeforeStart); default: not once the appointment started. */
+  reminderNotAfter?: { minutesBeforeStart: number };
   unknownOutcomeWindowMs: number;
   /** Statuses that overtook the send response were parked; replay them now that the wamid is known. */
   drainParked(wamid: string): Promise<number>;
@@ -62,6 +66,18 @@ export function sendMessage(deps: SendWorkerDeps) {
     throw new DelayedError();
   }
 
+  /**
+   * While the sender is halted the job goes back to the (paused) queue without using an attempt,
+   * so it goes out as soon as an operator resumes, not after some fixed delay.
+   */
+  async function holdUntilResumed(job: Job, token: string | undefined): Promise<never> {
+    // halt() pauses the queue; pausing again is harmless and stops a hot loop if someone resumed
+    // the queue by hand without clearing the halt.
+    await queues.byName.delivery.pause();
+    await job.moveToWait(token);
+    throw new WaitingError();
+  }
+
   return async (job: Job, token?: string): Promise<string> => {
     const { deliveryId } = consume("send-message", job);
     const log = deps.log.child({ deliveryId, jobId: job.id });
@@ -90,10 +106,21 @@ export function sendMessage(deps: SendWorkerDeps) {
     }
 
     const halted = await deps.senderState.status();
-    if (halted.halted) return later(job, token, new Date(now.getTime() + 60_000));
+    if (halted.halted) return holdUntilResumed(job, token);
 
     const resource = await deps.fhir.read<FhirResource>(record.resourceRef.split("/")[0] as FhirResource["resourceType"], record.resourceRef.split("/")[1] ?? "");
     if (resource === undefined) return notDone(record, "resource-gone", "the triggering resource no longer exists");
+    // A reminder whose moment passed while it waited (workers down, a long halt) is not sent late.
+    // Only when the start is the one it was scheduled for; a moved start is "no longer applies".
+    if (
+      record.category === "reminder" &&
+      resource.resourceType === "Appointment" &&
+      resource.start !== undefined &&
+      (record.distinctBy ?? []).includes(resource.start) &&
+      now.getTime() >= reminderDeadline(new Date(resource.start), deps.reminderNotAfter ?? { minutesBeforeStart: 0 }).getTime()
+    ) {
+      return notDone(record, "past-due", "the reminder could not be sent before the appointment");
+    }
     if (!deps.mapping.stillApplies(record.ruleId, resource, record.distinctBy ?? [])) {
       return notDone(record, "no-longer-applies", "the triggering resource changed before the message was sent");
     }
@@ -150,9 +177,15 @@ export function sendMessage(deps: SendWorkerDeps) {
       metrics.sendErrors.inc({ class: err.failure });
       log.warn({ failure: err.failure, code: err.extra.code, fbtraceId: err.extra.fbtraceId, phase: err.extra.phase }, "send failed");
       switch (err.failure) {
-        case "rate-limited":
+        case "rate-limited": {
+          // Not an attempt: the message is fine, Meta asks us to wait. The count of earlier
+          // throttles drives the 4^X back-off of the pair limit (131056).
+          const throttled = record.throttled ?? 0;
+          const waitMs = (err.extra.code !== undefined ? retryAfterMsFor(err.extra.code, throttled) : undefined) ?? err.extra.retryAfterMs ?? 1_000;
+          await ledger.set(deliveryId, { throttled: throttled + 1 });
           await ledger.clear(deliveryId, "inFlightSince");
-          return later(job, token, new Date(clock.now().getTime() + (err.extra.retryAfterMs ?? 1_000)));
+          return later(job, token, new Date(clock.now().getTime() + waitMs));
+        }
         case "transient":
           // After the request left, the message may have gone out: keep inFlightSince so the next
           // attempt waits for a status webhook instead of resending blindly.
@@ -161,7 +194,7 @@ export function sendMessage(deps: SendWorkerDeps) {
         case "halt-sender":
           await ledger.clear(deliveryId, "inFlightSince");
           await deps.senderState.halt(err.message, err.extra.code);
-          return later(job, token, new Date(clock.now().getTime() + 60_000));
+          return holdUntilResumed(job, token);
         case "recipient":
         case "template":
         case "unknown":

@@ -46,3 +46,18 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
   app.onError(errorHandler(deps.log));
   return app;
 }
+
+/**
+ * What a worker-role process serves: liveness, readiness and its own /metrics (its counters for
+ * sends, write-backs and latencies exist only in its memory), and nothing that accepts work.
+ */
+export function buildOpsApp(deps: Pick<AppDeps, "log" | "metrics" | "probe" | "refreshGauges">): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use(requestContext(deps.log));
+  app.route("/", healthRoute({ probe: deps.probe, metrics: deps.metrics, refreshGauges: deps.refreshGauges }));
+  app.notFound(() => {
+    throw new AppError("not-found", "no such route");
+  });
+  app.onError(errorHandler(deps.log));
+  return app;
+}

@@ -50,6 +50,14 @@ export function processEvent(deps: ProcessEventDeps) {
       return "gone";
     }
 
+    // A read replica that lags behind the notification would make us decide on an older version and
+    // then drop the newer one with this job. Numeric versions (HAPI, Azure, sandbox) can prove that;
+    // failing the attempt retries it with backoff. Opaque versions (Medplum UUIDs) cannot be ordered.
+    const seen = current.meta?.versionId;
+    if (event.versionId !== undefined && seen !== undefined && /^\d{1,15}$/.test(event.versionId) && /^\d{1,15}$/.test(seen) && Number(seen) < Number(event.versionId)) {
+      throw new Error(`FHIR server returned version ${seen} of ${event.resourceType}, older than the notified version ${event.versionId}; retrying`);
+    }
+
     const previous = await deps.state.get(event.source, ref);
     const matches = deps.mapping.match(current, previous, deps.clock.now());
     const outcome = await deps.scheduler.schedule(event.source, current as FhirResource & { id: string }, matches);

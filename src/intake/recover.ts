@@ -49,3 +49,5 @@ export function createRecovery(deps: { baseUrl: string; fetchBundle: FetchBundle
     },
   };
 }
+
+export type Recovery = ReturnType<typeof createRecovery>;

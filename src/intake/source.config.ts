@@ -44,7 +44,7 @@ export const sourceConfigSchema = z
   .object({
     fhirVersion: z.enum(["R4", "R4B", "R5"]).optional(),
     mode: z.enum(["push", "poll"]).default("push"),
-    pollIntervalSeconds: z.number().int().min(5).default(60),
+    pollIntervalSeconds: z.number().int().min(1).default(60),
     auth: authSchema,
     resourceTypes: z.array(z.enum(triggerTypes)).min(1).default(["Appointment", "MedicationDispense", "MedicationRequest", "DiagnosticReport"]),
     /** accept: an authentic notification about another type gets 200 and is counted; reject: 400. */
@@ -55,6 +55,8 @@ export const sourceConfigSchema = z
     /** Catch-up searches start this far before the cursor, for transactions that commit late (reference §7). */
     overlapSeconds: z.number().int().min(0).max(3600).default(120),
     recoverWith: z.enum(["$events", "search"]).default("search"),
+    /** A proven gap in topic event numbers waits this long for late, out-of-order events before recovery (reference §5.6). */
+    gapGraceSeconds: z.number().min(0).max(600).default(5),
   })
   .strict();
 

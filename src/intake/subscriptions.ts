@@ -1,4 +1,5 @@
 import type { Bundle, Coding, Extension, Subscription } from "fhir/r4";
+import type { Logger } from "pino";
 import type { FhirPort } from "../fhir/fhir.port.js";
 import type { TriggerType } from "./resource-event.js";
 import type { SourceConfig } from "./source.config.js";
@@ -93,9 +94,13 @@ export function desiredSubscriptions(source: string, cfg: SourceConfig, endpoint
  * differs, and put back to `requested` when the server switched them to `error`/`off` (re-activation
  * is the client's job, reference §5.6).
  */
-export async function syncSubscriptions(fhir: FhirPort, desired: readonly Subscription[]): Promise<{ created: number; updated: number; unchanged: number }> {
+export async function syncSubscriptions(
+  fhir: FhirPort,
+  desired: readonly Subscription[],
+): Promise<{ created: number; updated: number; unchanged: number; reactivated: number }> {
   const existing = await findOurs(fhir);
-  const counts = { created: 0, updated: 0, unchanged: 0 };
+  /** `reactivated` counts the updates that put an `error`/`off` Subscription back to `requested`. */
+  const counts = { created: 0, updated: 0, unchanged: 0, reactivated: 0 };
   for (const want of desired) {
     const key = keyOf(want);
     if (key === undefined) throw new Error("desired Subscription carries no fhir-notify key tag");
@@ -113,6 +118,7 @@ export async function syncSubscriptions(fhir: FhirPort, desired: readonly Subscr
     const version = have.meta?.versionId;
     await fhir.update({ ...want, id: have.id }, version !== undefined ? { ifMatch: `W/"${version}"` } : {});
     counts.updated += 1;
+    if (inactive) counts.reactivated += 1;
   }
   return counts;
 }
@@ -173,4 +179,31 @@ function canonical(value: unknown): string {
       ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b)))
       : v,
   );
+}
+
+export interface UnhealthySubscription {
+  id: string;
+  /** The configured source this Subscription belongs to, from its key tag. */
+  source: string | undefined;
+  status: "error" | "off";
+}
+
+/**
+ * Ours that the server has stopped delivering to (`error` or `off`, reference §2.1, §5.6). Each is
+ * logged as `{event: "subscription-unhealthy"}` for alerting; the server never re-activates them,
+ * `fhir-notify subscriptions sync` does. The server's `error` text is not logged: it is free text.
+ */
+export async function checkSubscriptions(fhir: FhirPort, log: Pick<Logger, "warn">): Promise<UnhealthySubscription[]> {
+  const unhealthy: UnhealthySubscription[] = [];
+  for (const s of await findOurs(fhir)) {
+    if (s.id === undefined || (s.status !== "error" && s.status !== "off")) continue;
+    const key = keyOf(s);
+    const source = key?.slice(0, key.lastIndexOf("."));
+    unhealthy.push({ id: s.id, source, status: s.status });
+    log.warn(
+      { event: "subscription-unhealthy", subscription: `Subscription/${s.id}`, source, status: s.status },
+      "a Subscription is not active on the FHIR server; run `fhir-notify subscriptions sync` to re-activate it",
+    );
+  }
+  return unhealthy;
 }

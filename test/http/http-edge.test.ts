@@ -79,5 +79,10 @@ describe("the HTTP edge answers bad input with a 4xx OperationOutcome and keeps 
     const ok = await service.app.request("/admin/outbox", { headers: { authorization: "Bearer admin-token-0123456789" } });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toEqual({ count: 0, entries: [] });
+    // The Bull Board queue dashboard sits behind the same token.
+    expect((await service.app.request("/admin/queues")).status).toBe(401);
+    const board = await service.app.request("/admin/queues", { headers: { authorization: "Bearer admin-token-0123456789" } });
+    expect(board.status).toBe(200);
+    expect(await board.text()).toContain("fhir-notify queues");
   });
 });

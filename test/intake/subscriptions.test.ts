@@ -83,8 +83,8 @@ describe("sync", () => {
   it("creates what is missing, then changes nothing on a second run", async () => {
     const fhir = new FakeFhir();
     const desired = desiredSubscriptions("hapi-main", classic, endpoint, secretHeader);
-    expect(await syncSubscriptions(fhir, desired)).toEqual({ created: 2, updated: 0, unchanged: 0 });
-    expect(await syncSubscriptions(fhir, desired)).toEqual({ created: 0, updated: 0, unchanged: 2 });
+    expect(await syncSubscriptions(fhir, desired)).toEqual({ created: 2, updated: 0, unchanged: 0, reactivated: 0 });
+    expect(await syncSubscriptions(fhir, desired)).toEqual({ created: 0, updated: 0, unchanged: 2, reactivated: 0 });
     expect(fhir.all("Subscription")).toHaveLength(2);
   });
 
@@ -92,7 +92,7 @@ describe("sync", () => {
     const fhir = new FakeFhir();
     await syncSubscriptions(fhir, desiredSubscriptions("hapi-main", classic, endpoint, secretHeader));
     const rotated = desiredSubscriptions("hapi-main", classic, endpoint, "Authorization: Bearer 0000000000000000rotated");
-    expect(await syncSubscriptions(fhir, rotated)).toEqual({ created: 0, updated: 2, unchanged: 0 });
+    expect(await syncSubscriptions(fhir, rotated)).toEqual({ created: 0, updated: 2, unchanged: 0, reactivated: 0 });
     expect(fhir.all("Subscription").map((s) => (s as Subscription).channel.header)).toEqual([
       ["Authorization: Bearer 0000000000000000rotated"],
       ["Authorization: Bearer 0000000000000000rotated"],
@@ -104,7 +104,7 @@ describe("sync", () => {
     const desired = desiredSubscriptions("hapi-main", classic, endpoint, secretHeader);
     await syncSubscriptions(fhir, desired);
     for (const s of fhir.all("Subscription") as Subscription[]) fhir.put({ ...s, status: "active", meta: { ...s.meta, source: "#server" } });
-    expect(await syncSubscriptions(fhir, desired)).toEqual({ created: 0, updated: 0, unchanged: 2 });
+    expect(await syncSubscriptions(fhir, desired)).toEqual({ created: 0, updated: 0, unchanged: 2, reactivated: 0 });
   });
 
   it("re-activates a subscription the server switched off, by setting it back to requested", async () => {
@@ -113,7 +113,7 @@ describe("sync", () => {
     await syncSubscriptions(fhir, desired);
     const [first] = fhir.all("Subscription") as Subscription[];
     fhir.put({ ...first!, status: "error", error: "HTTP 503 from endpoint" });
-    expect(await syncSubscriptions(fhir, desired)).toEqual({ created: 0, updated: 1, unchanged: 1 });
+    expect(await syncSubscriptions(fhir, desired)).toEqual({ created: 0, updated: 1, unchanged: 1, reactivated: 1 });
     expect((await fhir.read<Subscription>("Subscription", first!.id!))?.status).toBe("requested");
     expect(fhir.calls.filter((c) => c.startsWith("update"))).toEqual([`update Subscription/${first!.id}`]);
   });

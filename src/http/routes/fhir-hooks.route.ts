@@ -1,5 +1,5 @@
+import type { IncomingMessage } from "node:http";
 import { Hono, type Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../app-env.js";
 import { AppError, operationOutcome } from "../errors.js";
 import { isFromLoopback } from "../peer.js";
@@ -10,13 +10,6 @@ const methods = new Set(["POST", "PUT", "DELETE"]);
 
 /** /hooks/fhir/:source[/:type/:id] — every notification shape FHIR servers send (intake/normalize.ts). */
 export function fhirHooksRoute(deps: { intake: Intake; clock: Clock; bodyLimitBytes: number }): Hono<AppEnv> {
-  const limit = bodyLimit({
-    maxSize: deps.bodyLimitBytes,
-    onError: () => {
-      throw new AppError("too-long", `request body is larger than ${deps.bodyLimitBytes} bytes`);
-    },
-  });
-
   const handle = async (c: Context<AppEnv>) => {
     const method = c.req.method;
     if (method === "OPTIONS") return c.body(null, 200, { allow: "POST, PUT, DELETE, OPTIONS", "webhook-allowed-origin": "*" });
@@ -26,8 +19,10 @@ export function fhirHooksRoute(deps: { intake: Intake; clock: Clock; bodyLimitBy
         allow: "POST, PUT, DELETE, OPTIONS",
       });
     }
+    const header = headerReader(c);
     // Raw bytes first: signatures are computed over them, and nothing is parsed before authentication.
-    const raw = new Uint8Array(await c.req.arrayBuffer());
+    const raw = await readBody(c, header, deps.bodyLimitBytes);
+    const contentType = header("content-type");
     const { source, type, id } = c.req.param() as { source: string; type?: string; id?: string };
     const reply = await deps.intake.accept(
       {
@@ -35,8 +30,8 @@ export function fhirHooksRoute(deps: { intake: Intake; clock: Clock; bodyLimitBy
         method: method as "POST" | "PUT" | "DELETE",
         ...(type !== undefined ? { pathType: type } : {}),
         ...(id !== undefined ? { pathId: id } : {}),
-        ...(c.req.header("content-type") !== undefined ? { contentType: c.req.header("content-type") } : {}),
-        header: (name: string) => c.req.header(name),
+        ...(contentType !== undefined ? { contentType } : {}),
+        header,
         raw,
         fromLoopback: isFromLoopback(c),
         receivedAt: deps.clock.now().toISOString(),
@@ -47,5 +42,80 @@ export function fhirHooksRoute(deps: { intake: Intake; clock: Clock; bodyLimitBy
     return c.body(JSON.stringify(reply.body), reply.status, { "content-type": isOutcome ? "application/fhir+json" : "application/json" });
   };
 
-  return new Hono<AppEnv>().use(limit).all("/:source", handle).all("/:source/:type/:id", handle);
+  return new Hono<AppEnv>().all("/:source", handle).all("/:source/:type/:id", handle);
+}
+
+const incomingOf = (c: Context<AppEnv>) => (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+
+/**
+ * Request headers by lowercase name. Under @hono/node-server, Node has parsed them already; asking
+ * `c.req.header()` would first build a WHATWG Headers copy of all of them, on every request.
+ */
+function headerReader(c: Context<AppEnv>): (name: string) => string | undefined {
+  const headers = (incomingOf(c) as Partial<IncomingMessage> | undefined)?.headers;
+  if (headers === undefined) return (name) => c.req.header(name);
+  return (name) => {
+    const value = headers[name.toLowerCase()];
+    return Array.isArray(value) ? value.join(", ") : value;
+  };
+}
+
+const tooLong = (limit: number) => new AppError("too-long", `request body is larger than ${limit} bytes`);
+
+/**
+ * The raw body, refused past `limit` bytes without buffering the rest. Under @hono/node-server it
+ * reads the Node request directly: going through `c.req.raw.body` builds a WHATWG Request and
+ * stream per request, which costs more than all of intake's own work (measured with --cpu-prof).
+ * Elsewhere (app.request in tests, other runtimes) it reads the web stream with the same limit.
+ */
+async function readBody(c: Context<AppEnv>, header: (name: string) => string | undefined, limit: number): Promise<Uint8Array> {
+  const declared = header("content-length");
+  if (declared !== undefined && header("transfer-encoding") === undefined && Number(declared) > limit) throw tooLong(limit);
+  const incoming = incomingOf(c);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const take = (chunk: Uint8Array) => {
+    size += chunk.byteLength;
+    if (size > limit) throw tooLong(limit);
+    chunks.push(chunk);
+  };
+  if (incoming !== undefined) {
+    const rawBody = (incoming as { rawBody?: unknown }).rawBody;
+    if (rawBody instanceof Buffer) take(rawBody); // set by some hosting wrappers that read the body first
+    else await readIncoming(incoming, take);
+  } else {
+    const body = c.req.raw.body;
+    if (body !== null) for await (const chunk of body as AsyncIterable<Uint8Array>) take(chunk);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  return Buffer.concat(chunks, size);
+}
+
+/** Plain stream events: an async iterator per request costs measurably more on this hot path. */
+function readIncoming(incoming: IncomingMessage, take: (chunk: Buffer) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      incoming.off("data", onData).off("end", onEnd).off("error", onError).off("aborted", onAborted);
+    };
+    const onData = (chunk: Buffer) => {
+      try {
+        take(chunk);
+      } catch (err) {
+        // Over the limit: stop buffering; @hono/node-server drains or closes the rest after our 413.
+        cleanup();
+        incoming.pause();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onAborted = () => onError(new Error("client aborted the request"));
+    incoming.on("data", onData).once("end", onEnd).once("error", onError).once("aborted", onAborted);
+  });
 }

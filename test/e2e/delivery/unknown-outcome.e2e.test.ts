@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { manualClock } from "../../../src/shared/clock.js";
+import type { FaultBehaviour } from "../../fakes/graph-api.server.js";
+import { waitFor } from "../../support/wait-for.js";
+import { requestsTo, startDeliveryService, startIn } from "./delivery-kit.js";
+
+const windowMs = 10 * 60_000;
+
+describe("a send whose outcome is unknown (whatsapp-cloud-api.md §10.4)", () => {
+  it.each<{ label: string; fault: FaultBehaviour }>([
+    { label: "the connection is reset after Meta read the request", fault: { kind: "reset" } },
+    { label: "a proxy answers 503 with no Meta body", fault: { kind: "bare-status", httpStatus: 503 } },
+  ])("is not resent blindly when $label; a status webhook with the delivery id settles it", async ({ fault }) => {
+    const kit = await startDeliveryService();
+    const phone = "+12025550161";
+    kit.graph.inject(phone, fault, 1);
+    const patientId = await kit.addPatient(phone);
+    const appt = await kit.book(patientId, startIn(30));
+    const { deliveryId } = await kit.delivery("appointment-booked", appt.id);
+
+    // The retry finds the attempt still in flight and waits for a webhook instead of sending.
+    const job = await kit.delayed(deliveryId, (r) => r.inFlightSince !== undefined, 60_000);
+    const waiting = await kit.ledger.get(deliveryId);
+    expect(waiting?.state).toBe("queued");
+    expect(job.delay).toBeGreaterThan(windowMs - 60_000);
+    expect(job.delay).toBeLessThanOrEqual(windowMs);
+    expect(requestsTo(kit.graph, phone)).toHaveLength(1);
+
+    // What Meta would report for the message it did accept (the reset case), or for one that
+    // went out behind the proxy: the callback data names our delivery.
+    const wamid = kit.graph.records[0]?.wamid ?? "wamid.HBgLbehindTheProxy0000000000";
+    const res = await kit.postStatuses([{ wamid, status: "sent", timestamp: Math.floor(Date.now() / 1000), callbackData: deliveryId, recipientId: phone.slice(1) }]);
+    expect(res.status).toBe(200);
+    const settled = await kit.until(deliveryId, "the status applied", (r) => r.state === "sent");
+    expect(settled.wamid).toBe(wamid);
+    expect(settled.inFlightSince).toBeUndefined();
+
+    await job.promote();
+    await waitFor("the send job completed", async () => (await job.getState()) === "completed");
+    expect(requestsTo(kit.graph, phone)).toHaveLength(1);
+    expect((await kit.deliveryJob(deliveryId)).returnvalue).toBe("already sent");
+    const communication = await kit.communication(deliveryId, (c) => c.status === "in-progress" || c.status === "completed");
+    expect(communication.identifier?.some((i) => i.value === wamid)).toBe(true);
+  });
+
+  it("marks a notification unknown, without resending, when no webhook comes within the window", async () => {
+    const clock = manualClock(new Date());
+    const kit = await startDeliveryService({ clock });
+    const phone = "+12025550162";
+    kit.graph.inject(phone, { kind: "reset" }, 1);
+    const patientId = await kit.addPatient(phone);
+    const appt = await kit.book(patientId, startIn(30, clock.now()));
+    const { deliveryId } = await kit.delivery("appointment-booked", appt.id);
+    const job = await kit.delayed(deliveryId, (r) => r.inFlightSince !== undefined, 60_000);
+
+    clock.advance(windowMs + 1_000);
+    await job.promote();
+    const record = await kit.until(deliveryId, "the outcome recorded as unknown", (r) => r.state === "unknown");
+    expect(record.inFlightSince).toBeUndefined();
+    expect(requestsTo(kit.graph, phone)).toHaveLength(1);
+    await kit.communication(deliveryId, (c) => c.status === "unknown");
+  });
+
+  it("sends a reminder once more when no webhook comes within the window (a duplicate beats none)", async () => {
+    const clock = manualClock(new Date());
+    const kit = await startDeliveryService({ clock });
+    const phone = "+12025550163";
+    const patientId = await kit.addPatient(phone);
+    const start = startIn(30, clock.now());
+    const appt = await kit.book(patientId, start);
+    const reminder = await kit.delivery("appointment-reminder", appt.id);
+    const scheduled = await kit.delayed(reminder.deliveryId);
+    // The confirmation goes first (and takes the recipient gate); only the reminder meets the fault.
+    await kit.delivery("appointment-booked", appt.id, (r) => r.state === "accepted");
+
+    kit.graph.inject(phone, { kind: "reset" }, 1);
+    clock.set(new Date(start.getTime() - 24 * 3_600_000 + 1_000));
+    await scheduled.promote();
+    const job = await kit.delayed(reminder.deliveryId, (r) => r.inFlightSince !== undefined, 60_000);
+    clock.advance(windowMs + 1_000);
+    await job.promote();
+    await kit.until(reminder.deliveryId, "the reminder accepted", (r) => r.state === "accepted");
+    expect(kit.graph.records.filter((m) => m.callbackData === reminder.deliveryId)).toHaveLength(2);
+  });
+});
