@@ -45,8 +45,8 @@ if (want("send")) {
 if (want("delivery")) {
   const d = await benchDelivery(arg("delivery", 3_000));
   row(
-    "delivery: messages/s from queued events to fake Graph API ack (rate limit 1,000/s)",
-    `${fmt(d.delivery.perSecond)}/s (${d.delivery.items} messages)`,
+    "delivery: messages/s from queued decisions to fake Graph API ack (rate limit 1,000/s)",
+    `${fmt(d.delivery.perSecond)}/s (${d.delivery.items} messages; from notification, intake included: ${fmt(d.fromNotification?.perSecond ?? 0)}/s)`,
     `bare BullMQ add + no-op process ${fmt(d.ceiling.perSecond)}/s`,
     "≥ 1,000/s",
   );

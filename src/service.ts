@@ -110,7 +110,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const prefix = config.redis.prefix;
 
     // Workers block on Redis and must retry forever; producers must fail fast so intake can answer 503.
-    const redis = new Redis(redisTarget.url, { maxRetriesPerRequest: 3, lazyConnect: true });
+    // Auto-pipelining batches the many small ledger/limiter commands of concurrent jobs into one write.
+    const redis = new Redis(redisTarget.url, { maxRetriesPerRequest: 3, lazyConnect: true, enableAutoPipelining: true });
     // Connection errors are expected while Redis restarts; ioredis reconnects on its own.
     redis.on("error", (err: Error) => log.warn({ err: { message: err.message } }, "redis connection error"));
     await redis.connect();

@@ -1,6 +1,7 @@
 import type { Redis } from "ioredis";
 import type { DeliveryRecord, StatusEvent } from "./delivery-record.js";
 import { applyStatus } from "./delivery-state.js";
+import { luaScript } from "../redis/lua-script.js";
 
 /** Fields of a delivery that are set, not derived from the status events. */
 export type DeliveryFields = Omit<DeliveryRecord, "state" | "history" | "sentAt" | "deliveredAt" | "readAt" | "failedAt"> & {
@@ -52,6 +53,9 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -100001)
 return 1`;
 
+const runCreate = luaScript(createScript);
+const runAppend = luaScript(appendScript);
+
 export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90 * 24 * 3600): Ledger {
   const key = (id: string) => `${prefix}:dlv:${id}`;
   const eventsKey = (id: string) => `${prefix}:dlv:${id}:ev`;
@@ -67,16 +71,10 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       // One script, so a Redis restart or a crash cannot leave a record holding only its id: a retry
       // would take that stub for "already decided" and the send worker could never send it.
       const encoded = Object.entries(encode(fields)).flat();
-      const created = await redis.eval(
-        createScript,
-        3,
-        key(fields.deliveryId),
-        pendingKey(fields.source, fields.ruleId, fields.resourceRef),
-        indexKey,
-        fields.deliveryId,
-        retentionSeconds,
-        Date.parse(fields.createdAt),
-        ...encoded,
+      const created = await runCreate(
+        redis,
+        [key(fields.deliveryId), pendingKey(fields.source, fields.ruleId, fields.resourceRef), indexKey],
+        [fields.deliveryId, retentionSeconds, Date.parse(fields.createdAt), ...encoded],
       );
       return created === 1;
     },
@@ -97,7 +95,7 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
     },
     async append(deliveryId, event) {
       const eventKey = `${event.state}|${event.at}|${event.code ?? ""}`;
-      const added = await redis.eval(appendScript, 2, eventsKey(deliveryId), eventKeysKey(deliveryId), eventKey, JSON.stringify(event), retentionSeconds);
+      const added = await runAppend(redis, [eventsKey(deliveryId), eventKeysKey(deliveryId)], [eventKey, JSON.stringify(event), retentionSeconds]);
       return added === 1;
     },
     async indexWamid(wamid, deliveryId) {

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
 import type { TopicInfo } from "./topic-notification.js";
+import { luaScript } from "../redis/lua-script.js";
 
 export interface GapTracker {
   /**
@@ -28,6 +29,8 @@ return old
 `;
 
 /** Per (source, subscription) high-water mark of `events-since-subscription-start` / `event-number` (reference §5.6). */
+const runObserve = luaScript(observeScript);
+
 export function createGapTracker(redis: Redis, prefix: string): GapTracker {
   const key = (source: string, subscriptionRef: string) => `${prefix}:intake:topic:${source}:${subscriptionRef}`;
 
@@ -37,7 +40,7 @@ export function createGapTracker(redis: Redis, prefix: string): GapTracker {
         .map(Number)
         .filter((n) => Number.isSafeInteger(n) && n >= 0);
       const high = numbers.length > 0 ? Math.max(...numbers) : undefined;
-      const previous = (await redis.eval(observeScript, 1, key(source, topic.subscriptionRef), high?.toString() ?? "", String(now.getTime()), String(stateTtlMs))) as
+      const previous = (await runObserve(redis, [key(source, topic.subscriptionRef)], [high?.toString() ?? "", String(now.getTime()), String(stateTtlMs)])) as
         | string
         | null;
       // First sight of a subscription: nothing to compare with, so no gap can be proven.

@@ -45,9 +45,25 @@ export function selectMobile(patient: Patient, defaultRegion: string, now: Date)
     .sort((a, b) => (a.contact.rank ?? Number.MAX_SAFE_INTEGER) - (b.contact.rank ?? Number.MAX_SAFE_INTEGER) || a.order - b.order);
   const best = candidates[0]?.contact.value;
   if (best === undefined) return { ok: false, reason: "no-mobile-number" };
-  const parsed = parsePhoneNumberFromString(best, defaultRegion as CountryCode);
-  if (parsed === undefined || !parsed.isValid()) return { ok: false, reason: "invalid-phone-number" };
-  return { ok: true, e164: parsed.number };
+  const e164 = toE164(best, defaultRegion);
+  return e164 === undefined ? { ok: false, reason: "invalid-phone-number" } : { ok: true, e164 };
+}
+
+// Parsing and validating a number is the costliest step of a decision (~10 µs) and the same
+// patients come back (confirmation, reminder, follow-up). A bounded in-process memo; it holds
+// nothing that is not already in this process's memory, and it is never logged or persisted.
+const e164Memo = new Map<string, string | null>();
+const e164MemoLimit = 10_000;
+
+function toE164(raw: string, defaultRegion: string): string | undefined {
+  const key = `${defaultRegion}|${raw}`;
+  const known = e164Memo.get(key);
+  if (known !== undefined) return known ?? undefined;
+  const parsed = parsePhoneNumberFromString(raw, defaultRegion as CountryCode);
+  const result = parsed !== undefined && parsed.isValid() ? parsed.number : null;
+  if (e164Memo.size >= e164MemoLimit) e164Memo.clear();
+  e164Memo.set(key, result);
+  return result ?? undefined;
 }
 
 function isCurrent(contact: ContactPoint, now: Date): boolean {
