@@ -8,6 +8,7 @@ import { benchMapping } from "./mapping.bench.js";
 import { benchSend } from "./whatsapp.bench.js";
 import { benchAudit } from "./audit.bench.js";
 import { benchScale } from "./scale.bench.js";
+import { benchLimits, limitsBudget } from "./limits.bench.js";
 import { benchDelivery, benchStatuses } from "./delivery.bench.js";
 
 const arg = (name: string, fallback: number) => {
@@ -81,6 +82,11 @@ if (want("scale")) {
     `one worker ${fmt(r.one.perSecond)}/s (same run; ${r.cores} cores, load ${fmt(r.load, 1)})`,
     "two ≥ one; none sent twice",
   );
+}
+if (only?.split(",").includes("limits")) {
+  // Not in the default run: 100,000 notifications take about a minute.
+  const l = await benchLimits(arg("limits", 100_000));
+  row("limits: burst of notifications into an API process", JSON.stringify(l), JSON.stringify(limitsBudget), "within the documented budget");
 }
 
 process.stdout.write(`\n${rows.map((r) => `| ${r.join(" | ")} |`).join("\n")}\n`);
