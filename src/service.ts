@@ -168,6 +168,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       prefix,
       keepCompletedSeconds: config.delivery.keepCompletedJobsHours * 3600,
       retries: { "send-message": config.delivery.retries },
+      onError: (queue, err) => log.warn({ queue, err: { message: err.message } }, "queue connection error"),
     });
     stops["queues"] = () => queues.close();
     const ledger = createLedger(redis, prefix);

@@ -13,6 +13,8 @@ export interface QueueSettings {
   prefix: string;
   /** Keep finished jobs this long: BullMQ deduplicates on jobId only while the job still exists. */
   keepCompletedSeconds: number;
+  /** Connection errors of the queue clients (logged by the caller; ioredis reconnects by itself). */
+  onError?: (queue: QueueName, err: Error) => void;
   /** Per-job overrides of the catalogue's retry policy (delivery.retries configures send-message). */
   retries?: Partial<Record<JobName, { attempts: number; backoffMs: number }>>;
 }
@@ -31,7 +33,12 @@ export function jobOptions<N extends JobName>(name: N, settings: QueueSettings, 
 
 export function createQueues(connection: ConnectionOptions, settings: QueueSettings): Queues {
   const byName = Object.fromEntries(
-    queueNames.map((q) => [q, new Queue(q, { connection, prefix: settings.prefix })]),
+    queueNames.map((q) => {
+      const queue = new Queue(q, { connection, prefix: settings.prefix });
+      // Without a listener BullMQ prints raw connection errors to stderr while Redis restarts.
+      queue.on("error", (err: Error) => settings.onError?.(q, err));
+      return [q, queue];
+    }),
   ) as Record<QueueName, Queue>;
 
   const queueFor = (name: JobName): Queue => byName[jobCatalog[name].queue];
