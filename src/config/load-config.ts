@@ -9,8 +9,6 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** Where a value came from, so an error can name the environment variable or file:line instead of a value. */
-export type Origin = { kind: "env"; name: string } | { kind: "file"; file: string; line?: number };
 
 /**
  * Parse with zod and turn the first issue into `source: field: message`. zod messages can echo the

@@ -65,7 +65,6 @@ export const deliveryConfigSchema = z.strictObject({
 });
 
 export type DeliveryConfig = z.output<typeof deliveryConfigSchema>;
-export type QuietHoursConfig = DeliveryConfig["quietHours"];
 export type RateLimitConfig = DeliveryConfig["rateLimits"];
 
 /** The last moment a reminder for an appointment starting at `appointmentStart` may be sent. */

@@ -92,4 +92,3 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
   };
 }
 
-export type StatusUpdates = ReturnType<typeof createStatusUpdates>;

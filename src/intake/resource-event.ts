@@ -2,10 +2,6 @@
 export const triggerTypes = ["Appointment", "MedicationRequest", "MedicationDispense", "DiagnosticReport", "Task"] as const;
 export type TriggerType = (typeof triggerTypes)[number];
 
-export function isTriggerType(t: string): t is TriggerType {
-  return (triggerTypes as readonly string[]).includes(t);
-}
-
 export type Interaction = "create" | "update" | "delete" | "unknown";
 
 export type NotificationShape =

@@ -18,4 +18,3 @@ export const opsConfigSchema = z
   })
   .strict();
 
-export type OpsConfig = z.output<typeof opsConfigSchema>;

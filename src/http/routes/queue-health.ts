@@ -88,7 +88,6 @@ export function createQueueHealth(deps: { queues: Queues; metrics: Metrics; cloc
   };
 }
 
-export type QueueHealth = ReturnType<typeof createQueueHealth>;
 
 /**
  * How many of these job ids already exist in the queue: one EXISTS over all the keys (Redis counts

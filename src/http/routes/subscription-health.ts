@@ -78,4 +78,3 @@ export function createSubscriptionHealth(deps: SubscriptionHealthDeps) {
   };
 }
 
-export type SubscriptionHealth = ReturnType<typeof createSubscriptionHealth>;
