@@ -26,6 +26,7 @@ import { createStatusUpdates } from "./delivery/status-updates.js";
 import { createDeadLetters } from "./delivery/dead-letter.js";
 import { createWebhookIntake } from "./delivery/webhook-intake.js";
 import { handleInbound } from "./delivery/replies.worker.js";
+import { checkExpiry } from "./delivery/expiry.js";
 import { createCloudApiClient } from "./delivery/whatsapp/cloud-api.client.js";
 import { createDryRunOutbox } from "./delivery/whatsapp/dry-run.outbox.js";
 import { liveCredentials } from "./delivery/whatsapp/whatsapp.config.js";
@@ -282,6 +283,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const poller = createPoller({ fhir, redis, prefix, log });
       const recovery = createRecovery({ baseUrl: fhirBaseUrl, fetchBundle: (u) => fhir.fetchPage(u), poller, log });
       const catchUp = catchUpWorker({ sources, poller, recovery, intake, log });
+      const expire = checkExpiry({ ledger, queues, clock, log, metrics });
       const processors: Record<Exclude<QueueName, "dead-letter">, Processor> = {
         intake: async (job: Job) => {
           if (job.name === "catch-up") return catchUp(job);
@@ -300,6 +302,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           quietHours: config.delivery.quietHours,
           reminderNotAfter: config.delivery.reminderNotAfter,
           unknownOutcomeWindowMs: config.delivery.unknownOutcomeWindowMinutes * 60_000,
+          expiryBufferMinutes: config.delivery.expiryBufferMinutes,
           drainParked: (wamid) => statusUpdates.drainParked(wamid),
           clock,
           log,
@@ -309,7 +312,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         webhook: async (job: Job) =>
           job.name === "apply-status"
             ? statusUpdates.worker(job)
-            : handleInbound({ fhir, ledger, optOuts, audit: config.audit, organizationRef: mappingConfig.organization.reference, log })(job),
+            : job.name === "check-expiry"
+              ? expire(job)
+              : handleInbound({ fhir, ledger, optOuts, audit: config.audit, organizationRef: mappingConfig.organization.reference, log })(job),
       };
       const workers = (Object.keys(processors) as Exclude<QueueName, "dead-letter">[]).map((queue) => {
         const worker = new Worker(queue, processors[queue], {

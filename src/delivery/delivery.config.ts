@@ -55,6 +55,11 @@ export const deliveryConfigSchema = z.strictObject({
   rateLimits: rateLimitsSchema.prefault({}),
   retries: retriesSchema.prefault({}),
   reminderNotAfter: reminderNotAfterSchema.prefault({}),
+  /**
+   * A message WhatsApp accepted but never reported delivered is assumed dropped once its template's
+   * time-to-live (30 days when the template sets none) plus this buffer has passed (§2.3, §5.3).
+   */
+  expiryBufferMinutes: z.number().int().min(0).max(7 * 24 * 60).default(60),
   /** How long to wait for a webhook after a send whose outcome is unknown (§10.4). */
   unknownOutcomeWindowMinutes: z.number().int().positive().max(24 * 60).default(10),
   /**

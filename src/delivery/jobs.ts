@@ -71,6 +71,12 @@ export const jobCatalog = {
       })
       .strict(),
   },
+  "check-expiry": {
+    queue: "webhook",
+    attempts: 10,
+    backoffMs: 1_000,
+    data: z.object({ deliveryId: z.string().min(1).max(256) }).strict(),
+  },
   "inbound-message": {
     queue: "webhook",
     attempts: 10,

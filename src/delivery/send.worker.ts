@@ -12,6 +12,7 @@ import type { Queues } from "./queues.js";
 import { consume } from "./queues.js";
 import { hashPhone, type OptOutStore } from "./opt-out.js";
 import { nextAllowedTime } from "./quiet-hours.js";
+import { expiryDelayMs } from "./expiry.js";
 import { reminderDeadline } from "./delivery.config.js";
 import type { SenderState } from "./sender-state.js";
 import { SendError, type WhatsAppSender } from "./whatsapp/whatsapp.port.js";
@@ -31,6 +32,8 @@ export interface SendWorkerDeps {
   /** A reminder is not sent after (start − minutesBeforeStart); default: not once the appointment started. */
   reminderNotAfter?: { minutesBeforeStart: number };
   unknownOutcomeWindowMs: number;
+  /** A message not reported delivered within its template TTL plus this is expired. */
+  expiryBufferMinutes: number;
   /** Statuses that overtook the send response were parked; replay them now that the wamid is known. */
   drainParked(wamid: string): Promise<number>;
   clock: Clock;
@@ -164,6 +167,8 @@ export function sendMessage(deps: SendWorkerDeps) {
       await ledger.clear(deliveryId, "inFlightSince");
       await ledger.settle(record.source, record.ruleId, record.resourceRef, deliveryId);
       await audit(deliveryId, "accepted");
+      const ttl = deps.mapping.rules.find((r) => r.id === record.ruleId)?.message?.template.messageSendTtlSeconds;
+      await queues.enqueue("check-expiry", { deliveryId }, { jobId: `exp_${deliveryId}`, delay: expiryDelayMs(ttl, deps.expiryBufferMinutes) });
       await deps.drainParked(result.wamid);
       metrics.messages.inc({ template: record.templateName, state: "accepted" });
       log.info({ messageStatus: result.messageStatus, attempt: job.attemptsMade + 1 }, "message accepted by WhatsApp");

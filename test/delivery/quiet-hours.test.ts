@@ -95,6 +95,7 @@ describe("delivery config", () => {
       rateLimits: { perSenderPerSecond: 80, perRecipientSeconds: 6 },
       retries: { attempts: 6, backoffMs: 2000 },
       reminderNotAfter: { minutesBeforeStart: 0 },
+      expiryBufferMinutes: 60,
       unknownOutcomeWindowMinutes: 10,
       keepCompletedJobsHours: 72,
     });
