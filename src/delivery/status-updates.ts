@@ -42,16 +42,20 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
 
   /** Apply one status to its delivery; a status for a wamid we have not stored yet is parked. */
   async function apply(data: StatusData): Promise<string> {
-    let deliveryId = data.callbackData !== undefined && (await deps.ledger.get(data.callbackData)) !== undefined ? data.callbackData : undefined;
-    deliveryId ??= await deps.ledger.byWamid(data.wamid);
-    if (deliveryId === undefined) {
+    // Our callback data is the delivery id; fall back to the wamid index for statuses without it.
+    let record = data.callbackData !== undefined ? await deps.ledger.get(data.callbackData) : undefined;
+    if (record === undefined) {
+      const byWamid = await deps.ledger.byWamid(data.wamid);
+      record = byWamid !== undefined ? await deps.ledger.get(byWamid) : undefined;
+    }
+    if (record === undefined) {
       // The send response may not be stored yet (statuses can overtake it): keep it for later.
       await deps.redis.multi().rpush(parkKey(data.wamid), JSON.stringify(data)).expire(parkKey(data.wamid), 7 * 24 * 3600).exec();
       deps.metrics.webhookEvents.inc({ kind: "status-parked" });
       return "parked";
     }
-    const record = await deps.ledger.get(deliveryId);
-    if (record?.wamid === undefined) {
+    const deliveryId = record.deliveryId;
+    if (record.wamid === undefined) {
       await deps.ledger.set(deliveryId, { wamid: data.wamid });
       await deps.ledger.indexWamid(data.wamid, deliveryId);
     }
@@ -64,7 +68,7 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
       ...(data.errorCode !== undefined ? { code: data.errorCode } : {}),
     });
     // A status for an attempt whose response was lost settles the unknown outcome.
-    await deps.ledger.clear(deliveryId, "inFlightSince");
+    if (record.inFlightSince !== undefined) await deps.ledger.clear(deliveryId, "inFlightSince");
     if (isNew) {
       const after = await deps.ledger.get(deliveryId);
       if (after !== undefined) {
