@@ -1,8 +1,9 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { createRateLimiter } from "../../src/delivery/rate-limit.js";
 import { manualClock } from "../../src/shared/clock.js";
+import { ownedRedisPrefix } from "../support/redis-prefix.js";
 
 const sender = "200000000000002"; // a phone_number_id, not a phone number
 const recipient = (n: number) => createHash("sha256").update(`fhir-notify:+1555765${String(n).padStart(4, "0")}`).digest("hex");
@@ -17,26 +18,13 @@ afterAll(async () => {
   await redis.quit();
 });
 
-/** A prefix owned by one test; its keys are deleted when the test ends (style.md §5). */
-function testPrefix(): string {
-  const prefix = `t-${randomUUID()}`;
-  onTestFinished(async () => {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  });
-  return prefix;
-}
 
 const defaults = { perSenderPerSecond: 80, perRecipientSeconds: 6 };
 
 describe("createRateLimiter", () => {
   it("grants a full second of the sender's rate at once, then asks to wait for the next token", async () => {
     const clock = manualClock("2025-03-04T09:00:00.000Z");
-    const limiter = createRateLimiter(redis, testPrefix(), defaults, clock);
+    const limiter = createRateLimiter(redis, ownedRedisPrefix(redis), defaults, clock);
     for (let i = 0; i < 80; i++) expect(await limiter.acquire(sender, recipient(i))).toEqual({ ok: true });
     // 80 tokens/s refill one token every 12.5 ms
     expect(await limiter.acquire(sender, recipient(80))).toEqual({ ok: false, retryAfterMs: 13 });
@@ -44,7 +32,7 @@ describe("createRateLimiter", () => {
 
   it("refills tokens in proportion to the time that passed", async () => {
     const clock = manualClock("2025-03-04T09:00:00.000Z");
-    const limiter = createRateLimiter(redis, testPrefix(), defaults, clock);
+    const limiter = createRateLimiter(redis, ownedRedisPrefix(redis), defaults, clock);
     for (let i = 0; i < 80; i++) await limiter.acquire(sender, recipient(i));
     clock.advance(500);
     const results = [];
@@ -55,7 +43,7 @@ describe("createRateLimiter", () => {
 
   it("allows one message per recipient every perRecipientSeconds and says how long to wait", async () => {
     const clock = manualClock("2025-03-04T09:00:00.000Z");
-    const limiter = createRateLimiter(redis, testPrefix(), defaults, clock);
+    const limiter = createRateLimiter(redis, ownedRedisPrefix(redis), defaults, clock);
     expect(await limiter.acquire(sender, recipient(1))).toEqual({ ok: true });
     clock.advance(2_000);
     expect(await limiter.acquire(sender, recipient(1))).toEqual({ ok: false, retryAfterMs: 4_000 });
@@ -67,7 +55,7 @@ describe("createRateLimiter", () => {
 
   it("does not spend a sender token when the recipient gate refuses", async () => {
     const clock = manualClock("2025-03-04T09:00:00.000Z");
-    const limiter = createRateLimiter(redis, testPrefix(), { perSenderPerSecond: 2, perRecipientSeconds: 6 }, clock);
+    const limiter = createRateLimiter(redis, ownedRedisPrefix(redis), { perSenderPerSecond: 2, perRecipientSeconds: 6 }, clock);
     expect(await limiter.acquire(sender, recipient(1))).toEqual({ ok: true });
     expect(await limiter.acquire(sender, recipient(1))).toMatchObject({ ok: false }); // gate closed
     expect(await limiter.acquire(sender, recipient(2))).toEqual({ ok: true }); // the second token is still there
@@ -76,7 +64,7 @@ describe("createRateLimiter", () => {
 
   it("does not reserve the recipient when the sender has no token", async () => {
     const clock = manualClock("2025-03-04T09:00:00.000Z");
-    const limiter = createRateLimiter(redis, testPrefix(), { perSenderPerSecond: 1, perRecipientSeconds: 6 }, clock);
+    const limiter = createRateLimiter(redis, ownedRedisPrefix(redis), { perSenderPerSecond: 1, perRecipientSeconds: 6 }, clock);
     expect(await limiter.acquire(sender, recipient(1))).toEqual({ ok: true });
     expect(await limiter.acquire(sender, recipient(2))).toEqual({ ok: false, retryAfterMs: 1_000 });
     clock.advance(1_000);
@@ -86,20 +74,20 @@ describe("createRateLimiter", () => {
 
   it("reports the longer wait when both the bucket and the recipient gate refuse", async () => {
     const clock = manualClock("2025-03-04T09:00:00.000Z");
-    const limiter = createRateLimiter(redis, testPrefix(), { perSenderPerSecond: 1, perRecipientSeconds: 6 }, clock);
+    const limiter = createRateLimiter(redis, ownedRedisPrefix(redis), { perSenderPerSecond: 1, perRecipientSeconds: 6 }, clock);
     await limiter.acquire(sender, recipient(1));
     expect(await limiter.acquire(sender, recipient(1))).toEqual({ ok: false, retryAfterMs: 6_000 });
   });
 
   it("keeps separate buckets per sending number", async () => {
     const clock = manualClock("2025-03-04T09:00:00.000Z");
-    const limiter = createRateLimiter(redis, testPrefix(), { perSenderPerSecond: 1, perRecipientSeconds: 6 }, clock);
+    const limiter = createRateLimiter(redis, ownedRedisPrefix(redis), { perSenderPerSecond: 1, perRecipientSeconds: 6 }, clock);
     expect(await limiter.acquire(sender, recipient(1))).toEqual({ ok: true });
     expect(await limiter.acquire("200000000000003", recipient(2))).toEqual({ ok: true });
   });
 
   it("shares one budget between limiters in different processes", async () => {
-    const prefix = testPrefix();
+    const prefix = ownedRedisPrefix(redis);
     const otherConnection = new Redis({ host: "127.0.0.1", port: 6379, maxRetriesPerRequest: 1 });
     onTestFinished(async () => {
       await otherConnection.quit();
@@ -117,7 +105,7 @@ describe("createRateLimiter", () => {
   });
 
   it("uses the Redis server clock when no clock is given", async () => {
-    const limiter = createRateLimiter(redis, testPrefix(), defaults);
+    const limiter = createRateLimiter(redis, ownedRedisPrefix(redis), defaults);
     expect(await limiter.acquire(sender, recipient(1))).toEqual({ ok: true });
     const refused = await limiter.acquire(sender, recipient(1));
     expect(refused.ok).toBe(false);
@@ -128,7 +116,7 @@ describe("createRateLimiter", () => {
   });
 
   it("lets its keys expire instead of keeping state forever", async () => {
-    const prefix = testPrefix();
+    const prefix = ownedRedisPrefix(redis);
     const limiter = createRateLimiter(redis, prefix, defaults, manualClock("2025-03-04T09:00:00.000Z"));
     await limiter.acquire(sender, recipient(1));
     const keys = (await redis.keys(`${prefix}:*`)).sort();
@@ -141,7 +129,7 @@ describe("createRateLimiter", () => {
   });
 
   it("refuses a phone number as the recipient key, without echoing it", async () => {
-    const limiter = createRateLimiter(redis, testPrefix(), defaults, manualClock("2025-03-04T09:00:00.000Z"));
+    const limiter = createRateLimiter(redis, ownedRedisPrefix(redis), defaults, manualClock("2025-03-04T09:00:00.000Z"));
     const attempt = limiter.acquire(sender, "+15557654321");
     await expect(attempt).rejects.toThrow(RangeError);
     await expect(attempt).rejects.not.toThrow(/5557654321/);
@@ -160,7 +148,7 @@ describe("createRateLimiter", () => {
         return redis.eval(...args);
       },
     } as unknown as Redis;
-    const limiter = createRateLimiter(forgetful, testPrefix(), defaults, manualClock("2025-03-04T09:00:00.000Z"));
+    const limiter = createRateLimiter(forgetful, ownedRedisPrefix(redis), defaults, manualClock("2025-03-04T09:00:00.000Z"));
     expect(await limiter.acquire(sender, recipient(1))).toEqual({ ok: true });
     expect(calls).toEqual(["evalsha", "eval"]);
   });

@@ -1,26 +1,14 @@
-import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { afterAll, describe, expect, it, onTestFinished } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { createGapTracker } from "../../src/intake/gap-tracker.js";
 import type { TopicInfo } from "../../src/intake/topic-notification.js";
+import { ownedRedisPrefix } from "../support/redis-prefix.js";
 
 const redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
 afterAll(async () => {
   await redis.quit();
 });
 
-function uniquePrefix(): string {
-  const prefix = `t-${randomUUID()}`;
-  onTestFinished(async () => {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  });
-  return prefix;
-}
 
 const sub = "Subscription/fn-appt";
 const at = (iso: string) => new Date(iso);
@@ -30,7 +18,7 @@ const heartbeat = (total: number): TopicInfo => ({ subscriptionRef: sub, type: "
 
 describe("gap tracker", () => {
   it("reports nothing while events arrive one after another from the handshake on", async () => {
-    const gaps = createGapTracker(redis, uniquePrefix());
+    const gaps = createGapTracker(redis, ownedRedisPrefix(redis));
     expect(await gaps.observe("ehr", handshake, at("2025-03-01T08:00:00Z"))).toEqual({ missing: [] });
     expect(await gaps.observe("ehr", event(1), at("2025-03-01T08:01:00Z"))).toEqual({ missing: [] });
     expect(await gaps.observe("ehr", event(2), at("2025-03-01T08:02:00Z"))).toEqual({ missing: [] });
@@ -38,13 +26,13 @@ describe("gap tracker", () => {
   });
 
   it("reports the skipped number when 317 is followed by 319", async () => {
-    const gaps = createGapTracker(redis, uniquePrefix());
+    const gaps = createGapTracker(redis, ownedRedisPrefix(redis));
     await gaps.observe("ehr", event(317), at("2025-03-04T09:00:00Z"));
     expect(await gaps.observe("ehr", event(319), at("2025-03-04T09:15:00Z"))).toEqual({ missing: [{ from: 318, to: 318 }] });
   });
 
   it("does not report a late event again once a later one moved the mark", async () => {
-    const gaps = createGapTracker(redis, uniquePrefix());
+    const gaps = createGapTracker(redis, ownedRedisPrefix(redis));
     await gaps.observe("ehr", event(317), at("2025-03-04T09:00:00Z"));
     await gaps.observe("ehr", event(319), at("2025-03-04T09:15:00Z"));
     expect(await gaps.observe("ehr", event(318), at("2025-03-04T09:15:01Z"))).toEqual({ missing: [] });
@@ -52,13 +40,13 @@ describe("gap tracker", () => {
   });
 
   it("reports events a heartbeat counts but that never arrived", async () => {
-    const gaps = createGapTracker(redis, uniquePrefix());
+    const gaps = createGapTracker(redis, ownedRedisPrefix(redis));
     await gaps.observe("ehr", event(310), at("2025-03-04T08:00:00Z"));
     expect(await gaps.observe("ehr", heartbeat(318), at("2025-03-04T09:00:00Z"))).toEqual({ missing: [{ from: 311, to: 318 }] });
   });
 
   it("reports holes inside one notification that carries several events", async () => {
-    const gaps = createGapTracker(redis, uniquePrefix());
+    const gaps = createGapTracker(redis, ownedRedisPrefix(redis));
     await gaps.observe("ehr", event(10), at("2025-03-04T08:00:00Z"));
     const batch: TopicInfo = { ...event(15), eventNumbers: ["11", "13", "15"] };
     expect(await gaps.observe("ehr", batch, at("2025-03-04T08:05:00Z"))).toEqual({
@@ -70,12 +58,12 @@ describe("gap tracker", () => {
   });
 
   it("proves no gap on the first notification it ever sees for a subscription", async () => {
-    const gaps = createGapTracker(redis, uniquePrefix());
+    const gaps = createGapTracker(redis, ownedRedisPrefix(redis));
     expect(await gaps.observe("ehr", event(500), at("2025-03-04T08:00:00Z"))).toEqual({ missing: [] });
   });
 
   it("keeps sources and subscriptions apart", async () => {
-    const gaps = createGapTracker(redis, uniquePrefix());
+    const gaps = createGapTracker(redis, ownedRedisPrefix(redis));
     await gaps.observe("ehr", event(5), at("2025-03-04T08:00:00Z"));
     await gaps.observe("lab", event(1), at("2025-03-04T08:00:00Z"));
     expect(await gaps.observe("lab", event(2), at("2025-03-04T08:01:00Z"))).toEqual({ missing: [] });
@@ -84,7 +72,7 @@ describe("gap tracker", () => {
   });
 
   it("remembers the last contact per subscription, including heartbeats", async () => {
-    const gaps = createGapTracker(redis, uniquePrefix());
+    const gaps = createGapTracker(redis, ownedRedisPrefix(redis));
     expect(await gaps.lastContact("ehr", sub)).toBeUndefined();
     await gaps.observe("ehr", handshake, at("2025-03-01T08:00:00Z"));
     await gaps.observe("ehr", heartbeat(0), at("2025-03-01T09:00:00.250Z"));
@@ -93,7 +81,7 @@ describe("gap tracker", () => {
   });
 
   it("writes its keys under the given prefix only", async () => {
-    const prefix = uniquePrefix();
+    const prefix = ownedRedisPrefix(redis);
     await createGapTracker(redis, prefix).observe("ehr", handshake, at("2025-03-01T08:00:00Z"));
     const keys = await redis.keys(`${prefix}:*`); // one SCAN page would only sample a busy shared Redis
     expect(keys).toEqual([`${prefix}:intake:topic:ehr:${sub}`]);

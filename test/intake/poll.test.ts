@@ -1,30 +1,18 @@
-import { randomUUID } from "node:crypto";
 import type { Appointment, Bundle, FhirResource } from "fhir/r4";
 import { Redis } from "ioredis";
-import { afterAll, describe, expect, it, onTestFinished } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { FhirError } from "../../src/fhir/fhir.port.js";
 import { createPoller } from "../../src/intake/poll.js";
 import { sourceConfigSchema } from "../../src/intake/source.config.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { FakeFhir } from "../fakes/fhir.fake.js";
+import { ownedRedisPrefix } from "../support/redis-prefix.js";
 
 const redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: 1 });
 afterAll(async () => {
   await redis.quit();
 });
 
-function uniquePrefix(): string {
-  const prefix = `t-${randomUUID()}`;
-  onTestFinished(async () => {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  });
-  return prefix;
-}
 
 /** FakeFhir with scripted search pages, so paging and failures can be driven exactly. */
 class PagedFhir extends FakeFhir {
@@ -70,7 +58,7 @@ const cursorKey = (prefix: string, type = "Appointment") => `${prefix}:intake:po
 
 describe("poller", () => {
   it("searches from the stored cursor minus the overlap, sorted, 100 per page", async () => {
-    const prefix = uniquePrefix();
+    const prefix = ownedRedisPrefix(redis);
     const fhir = new PagedFhir();
     await redis.set(cursorKey(prefix), "2025-03-04T09:00:00Z");
     await createPoller({ fhir, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt);
@@ -78,7 +66,7 @@ describe("poller", () => {
   });
 
   it("starts a new source at the server's newest change instead of replaying all history", async () => {
-    const prefix = uniquePrefix();
+    const prefix = ownedRedisPrefix(redis);
     const fhir = new PagedFhir();
     fhir.newest = appointment("apt-9", "2", "2025-03-04T09:10:00.000Z");
     fhir.firstPages.set("Appointment", searchset([appointment("apt-9", "2", "2025-03-04T09:10:00.000Z")]));
@@ -89,7 +77,7 @@ describe("poller", () => {
   });
 
   it("follows next links exactly as given and advances the cursor to the newest server timestamp after the last page", async () => {
-    const prefix = uniquePrefix();
+    const prefix = ownedRedisPrefix(redis);
     const fhir = new PagedFhir();
     await redis.set(cursorKey(prefix), "2025-03-04T09:00:00Z");
     const next = "https://fhir.example.org/fhir?_getpages=8f0c2a&_getpagesoffset=100&_count=100&_pretty=true&_bundletype=searchset";
@@ -105,7 +93,7 @@ describe("poller", () => {
   });
 
   it("keeps the cursor when a page fails halfway through a pass, so the next pass repeats it", async () => {
-    const prefix = uniquePrefix();
+    const prefix = ownedRedisPrefix(redis);
     const fhir = new PagedFhir();
     await redis.set(cursorKey(prefix), "2025-03-04T09:00:00Z");
     const next = "https://fhir.example.org/fhir/Appointment?_page=2";
@@ -117,7 +105,7 @@ describe("poller", () => {
   });
 
   it("still returns and advances the types that succeeded when another type fails", async () => {
-    const prefix = uniquePrefix();
+    const prefix = ownedRedisPrefix(redis);
     const fhir = new PagedFhir();
     const both = { ...cfg, resourceTypes: ["Appointment", "DiagnosticReport"] as typeof cfg.resourceTypes };
     await redis.set(cursorKey(prefix), "2025-03-04T09:00:00Z");
@@ -132,7 +120,7 @@ describe("poller", () => {
   });
 
   it("keeps the cursor when nothing changed", async () => {
-    const prefix = uniquePrefix();
+    const prefix = ownedRedisPrefix(redis);
     const fhir = new PagedFhir();
     await redis.set(cursorKey(prefix), "2025-03-04T09:00:00Z");
     expect(await createPoller({ fhir, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt)).toEqual([]);
@@ -140,7 +128,7 @@ describe("poller", () => {
   });
 
   it("ignores _include'd resources and OperationOutcome entries on a search page", async () => {
-    const prefix = uniquePrefix();
+    const prefix = ownedRedisPrefix(redis);
     const fhir = new PagedFhir();
     await redis.set(cursorKey(prefix), "2025-03-04T09:00:00Z");
     const page = searchset([appointment("apt-1", "4", "2025-03-04T09:01:00.000Z")]);
@@ -155,7 +143,7 @@ describe("poller", () => {
   });
 
   it("stops a server that hands out the same next link forever", async () => {
-    const prefix = uniquePrefix();
+    const prefix = ownedRedisPrefix(redis);
     const fhir = new PagedFhir();
     await redis.set(cursorKey(prefix), "2025-03-04T09:00:00Z");
     const loop = "https://fhir.example.org/fhir/Appointment?_page=2";

@@ -1,7 +1,18 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
+import { onTestFinished } from "vitest";
 
 export const testRedisUrl = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+
+/** Delete every key under `${prefix}:` (SCAN until the cursor comes back, so a busy Redis is covered). */
+async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
+    if (keys.length > 0) await redis.unlink(...keys);
+    cursor = next;
+  } while (cursor !== "0");
+}
 
 /** A unique BullMQ prefix per test, and a function that deletes everything under it. */
 export function newRedisPrefix(): { prefix: string; cleanup: () => Promise<void> } {
@@ -11,15 +22,17 @@ export function newRedisPrefix(): { prefix: string; cleanup: () => Promise<void>
     async cleanup() {
       const redis = new Redis(testRedisUrl, { maxRetriesPerRequest: 1 });
       try {
-        let cursor = "0";
-        do {
-          const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
-          if (keys.length > 0) await redis.unlink(...keys);
-          cursor = next;
-        } while (cursor !== "0");
+        await deleteKeys(redis, prefix);
       } finally {
         await redis.quit();
       }
     },
   };
+}
+
+/** A prefix owned by the running test; its keys are deleted on the given connection when it ends (style.md §5). */
+export function ownedRedisPrefix(redis: Redis): string {
+  const prefix = `t-${randomUUID()}`;
+  onTestFinished(() => deleteKeys(redis, prefix));
+  return prefix;
 }
