@@ -27,6 +27,11 @@ export interface Ledger {
   /** Idempotent: the same (state, at, code) twice is one event. Returns whether it was new. */
   append(deliveryId: string, event: StatusEvent): Promise<boolean>;
   indexWamid(wamid: string, deliveryId: string): Promise<void>;
+  /**
+   * After WhatsApp accepted a send: record the event, then store and index the wamid, clear the
+   * in-flight mark and settle the pending entry in one MULTI — two round trips instead of five.
+   */
+  recordAccepted(record: Pick<DeliveryFields, "deliveryId" | "source" | "ruleId" | "resourceRef">, wamid: string, event: StatusEvent): Promise<void>;
   byWamid(wamid: string): Promise<string | undefined>;
   /** Deliveries of one rule for one resource that may still be waiting to be sent. */
   pending(source: string, ruleId: string, resourceRef: string): Promise<string[]>;
@@ -97,6 +102,18 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       const eventKey = `${event.state}|${event.at}|${event.code ?? ""}`;
       const added = await runAppend(redis, [eventsKey(deliveryId), eventKeysKey(deliveryId)], [eventKey, JSON.stringify(event), retentionSeconds]);
       return added === 1;
+    },
+    async recordAccepted(record, wamid, event) {
+      const id = record.deliveryId;
+      // The event first: were we to crash between the two, the in-flight mark still stops a resend.
+      await this.append(id, event);
+      await redis
+        .multi()
+        .hset(key(id), "wamid", JSON.stringify(wamid))
+        .hdel(key(id), "inFlightSince")
+        .set(`${prefix}:wamid:${wamid}`, id, "EX", retentionSeconds)
+        .srem(pendingKey(record.source, record.ruleId, record.resourceRef), id)
+        .exec();
     },
     async indexWamid(wamid, deliveryId) {
       await redis.set(`${prefix}:wamid:${wamid}`, deliveryId, "EX", retentionSeconds);

@@ -134,12 +134,16 @@ export function sendMessage(deps: SendWorkerDeps) {
       return notDone(record, prepared.reason, prepared.detail);
     }
     const phoneHash = hashPhone(prepared.message.to);
-    await ledger.set(deliveryId, {
-      patientRef: prepared.patientRef,
-      languageCode: prepared.languageCode,
-      ...(prepared.senderRef !== undefined ? { senderRef: prepared.senderRef } : {}),
-    });
-    if (await deps.optOuts.isOptedOut(phoneHash)) return notDone(record, "opted-out", "the patient replied STOP to WhatsApp messages");
+    // Independent round trips run together: this worker is bound by per-command overhead.
+    const [, optedOut] = await Promise.all([
+      ledger.set(deliveryId, {
+        patientRef: prepared.patientRef,
+        languageCode: prepared.languageCode,
+        ...(prepared.senderRef !== undefined ? { senderRef: prepared.senderRef } : {}),
+      }),
+      deps.optOuts.isOptedOut(phoneHash),
+    ]);
+    if (optedOut) return notDone(record, "opted-out", "the patient replied STOP to WhatsApp messages");
 
     if (deps.quietHours.enabled) {
       const allowed = nextAllowedTime(now, { start: deps.quietHours.start, end: deps.quietHours.end }, prepared.timeZone);
@@ -155,21 +159,21 @@ export function sendMessage(deps: SendWorkerDeps) {
     const gate = await deps.rateLimiter.acquire(deps.senderId, phoneHash);
     if (!gate.ok) return later(job, token, new Date(now.getTime() + gate.retryAfterMs));
 
-    await ledger.set(deliveryId, { inFlightSince: now.toISOString(), renderedText: prepared.renderedText });
-    await deps.optOuts.rememberRecipient(phoneHash, prepared.patientRef);
+    await Promise.all([
+      ledger.set(deliveryId, { inFlightSince: now.toISOString(), renderedText: prepared.renderedText }),
+      deps.optOuts.rememberRecipient(phoneHash, prepared.patientRef),
+    ]);
     const started = performance.now();
     try {
       const result = await deps.sender.sendTemplate(prepared.message);
       metrics.outboundLatency.observe({ peer: "whatsapp", op: "send" }, (performance.now() - started) / 1000);
-      await ledger.set(deliveryId, { wamid: result.wamid });
-      await ledger.indexWamid(result.wamid, deliveryId);
-      await ledger.append(deliveryId, { state: result.messageStatus === "accepted" ? "accepted" : "held", at: clock.now().toISOString() });
-      await ledger.clear(deliveryId, "inFlightSince");
-      await ledger.settle(record.source, record.ruleId, record.resourceRef, deliveryId);
-      await audit(deliveryId, "accepted");
+      await ledger.recordAccepted(record, result.wamid, { state: result.messageStatus === "accepted" ? "accepted" : "held", at: clock.now().toISOString() });
       const ttl = deps.mapping.rules.find((r) => r.id === record.ruleId)?.message?.template.messageSendTtlSeconds;
-      await queues.enqueue("check-expiry", { deliveryId }, { jobId: `exp_${deliveryId}`, delay: expiryDelayMs(ttl, deps.expiryBufferMinutes) });
-      await deps.drainParked(result.wamid);
+      await Promise.all([
+        audit(deliveryId, "accepted"),
+        queues.enqueue("check-expiry", { deliveryId }, { jobId: `exp_${deliveryId}`, delay: expiryDelayMs(ttl, deps.expiryBufferMinutes) }),
+        deps.drainParked(result.wamid),
+      ]);
       metrics.messages.inc({ template: record.templateName, state: "accepted" });
       log.info({ messageStatus: result.messageStatus, attempt: job.attemptsMade + 1 }, "message accepted by WhatsApp");
       return "accepted";
