@@ -2,7 +2,6 @@ import { randomUUID } from "node:crypto";
 import { pathToFileURL } from "node:url";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
-import { Redis } from "ioredis";
 import type { Appointment, Bundle, Communication } from "fhir/r4";
 import { configSchema } from "../src/config/config.schema.js";
 import { createFhirClient } from "../src/fhir/fhir.client.js";
@@ -13,6 +12,7 @@ import { startService } from "../src/service.js";
 import { systemClock } from "../src/shared/clock.js";
 import { createLogger } from "../src/shared/logger.js";
 import { createMetrics } from "../src/shared/metrics.js";
+import { deleteKeysAt } from "../test/support/redis-prefix.js";
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const concurrency = 16;
@@ -92,16 +92,7 @@ async function writeRates(n: number): Promise<{ conditional: WriteRate; ceiling:
   return { conditional, ceiling };
 }
 
-async function cleanup(prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl);
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-    if (keys.length > 0) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== "0");
-  await redis.quit();
-}
+const cleanup = (prefix: string): Promise<void> => deleteKeysAt(redisUrl, prefix);
 
 /**
  * The whole service (sandbox FHIR, Redis, dry-run outbox) fed `messages` booked appointments at

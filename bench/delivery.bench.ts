@@ -10,6 +10,7 @@ import { createLogger } from "../src/shared/logger.js";
 import { createMetrics } from "../src/shared/metrics.js";
 import { FakeFhir } from "../test/fakes/fhir.fake.js";
 import { buildStatusWebhook, signWebhook, startFakeGraphApi, type FakeGraphApi } from "../test/fakes/graph-api.server.js";
+import { deleteKeysAt } from "../test/support/redis-prefix.js";
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const appSecret = "bench-app-secret";
@@ -42,16 +43,7 @@ async function until(what: string, probe: () => Promise<boolean> | boolean): Pro
   }
 }
 
-async function cleanup(prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl);
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-    if (keys.length > 0) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== "0");
-  await redis.quit();
-}
+const cleanup = (prefix: string): Promise<void> => deleteKeysAt(redisUrl, prefix);
 
 /** The whole service (role all) on an in-memory FhirPort, the live client pointed at the fake Graph API. */
 async function startBenchService(fhir: FakeFhir, graph: FakeGraphApi, prefix: string): Promise<RunningService> {

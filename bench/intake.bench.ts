@@ -10,6 +10,7 @@ import { systemClock } from "../src/shared/clock.js";
 import { createMetrics } from "../src/shared/metrics.js";
 import { freePort } from "../src/redis/embedded-redis.js";
 import { runLoad, type LoadResult } from "./load.js";
+import { deleteKeysAt } from "../test/support/redis-prefix.js";
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const token = "bench-token-0123456789abcdef";
@@ -29,16 +30,7 @@ const appointmentBody = JSON.stringify({
   ],
 });
 
-async function cleanup(prefix: string): Promise<void> {
-  const redis = new Redis(redisUrl);
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-    if (keys.length > 0) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== "0");
-  await redis.quit();
-}
+const cleanup = (prefix: string): Promise<void> => deleteKeysAt(redisUrl, prefix);
 
 /** The ceiling: a bare Hono route that only does queue.add, on the same Redis. */
 async function ceiling(requests: number): Promise<Measured> {

@@ -14,19 +14,22 @@ async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   } while (cursor !== "0");
 }
 
+/** Delete everything under a prefix on the Redis at `url` (benchmarks clean up with this too). */
+export async function deleteKeysAt(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    await deleteKeys(redis, prefix);
+  } finally {
+    await redis.quit();
+  }
+}
+
 /** A unique BullMQ prefix per test, and a function that deletes everything under it. */
 export function newRedisPrefix(): { prefix: string; cleanup: () => Promise<void> } {
   const prefix = `t-${randomUUID()}`;
   return {
     prefix,
-    async cleanup() {
-      const redis = new Redis(testRedisUrl, { maxRetriesPerRequest: 1 });
-      try {
-        await deleteKeys(redis, prefix);
-      } finally {
-        await redis.quit();
-      }
-    },
+    cleanup: () => deleteKeysAt(testRedisUrl, prefix),
   };
 }
 
