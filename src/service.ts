@@ -180,8 +180,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const gaps = createGapTracker(redis, prefix);
     const intake = createIntake({ sources, queues, gaps, metrics, countExisting: (ids) => countExistingJobs(producer, queues.byName.intake, ids) });
 
-    // WhatsApp: the Cloud API when credentials are set, else the dry-run outbox whose synthetic
-    // statuses take the same durable path as real webhooks.
+    // WhatsApp: the Cloud API when credentials are set, else the dry-run outbox. Its synthetic
+    // statuses are applied in order, in process, through the same ledger code as webhook statuses
+    // (not queued: they are a demo aid, and losing one in a Redis outage loses no message).
     const live = liveCredentials(config.whatsapp);
     let outbox: ReturnType<typeof createDryRunOutbox> | undefined;
     let sender: WhatsAppSender;
