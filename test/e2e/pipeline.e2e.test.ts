@@ -2,33 +2,21 @@ import { describe, expect, it } from "vitest";
 import type { Appointment, Bundle, Communication } from "fhir/r4";
 import { startTestService } from "../support/start-test-service.js";
 import { waitFor } from "../support/wait-for.js";
+import { bookedAppointment as booked, fhirJson, type SeedRefs } from "../support/sandbox-booking.js";
 
 /** A booked appointment tomorrow, with clinical details that must never reach the message or the logs. */
-function bookedAppointment(seed: { patientId: string; practitionerId: string; locationId: string }, startsInHours = 30): Appointment {
-  const start = new Date(Date.now() + startsInHours * 3600_000);
-  start.setUTCMinutes(30, 0, 0);
-  return {
-    resourceType: "Appointment",
-    status: "booked",
-    serviceType: [{ text: "Oncology follow-up" }],
-    reasonCode: [{ text: "Follow-up of breast lesion biopsy" }],
-    description: "Review biopsy results",
-    patientInstruction: "Bring previous mammography images",
-    start: start.toISOString(),
-    end: new Date(start.getTime() + 30 * 60_000).toISOString(),
-    participant: [
-      { actor: { reference: `Patient/${seed.patientId}` }, status: "accepted" },
-      { actor: { reference: `Practitioner/${seed.practitionerId}` }, status: "accepted" },
-      { actor: { reference: `Location/${seed.locationId}` }, status: "accepted" },
-    ],
-  };
-}
+const bookedAppointment = (seed: SeedRefs): Appointment =>
+  booked(seed, {
+    startsInHours: 30,
+    details: {
+      serviceType: [{ text: "Oncology follow-up" }],
+      reasonCode: [{ text: "Follow-up of breast lesion biopsy" }],
+      description: "Review biopsy results",
+      patientInstruction: "Bring previous mammography images",
+    },
+  });
 
-async function fhirJson<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, { ...init, headers: { "content-type": "application/fhir+json", ...(init?.headers ?? {}) } });
-  if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${url} answered ${res.status}: ${await res.text()}`);
-  return (await res.json()) as T;
-}
+
 
 describe("the thin pipeline, end to end over real HTTP and a real Redis", () => {
   it("turns a booked appointment into one outbox message and one completed Communication about it", async () => {

@@ -2,30 +2,12 @@ import { describe, expect, it } from "vitest";
 import type { Appointment, Bundle, Communication } from "fhir/r4";
 import { startTestService } from "../support/start-test-service.js";
 import { waitFor } from "../support/wait-for.js";
+import { bookedAppointment as booked, fhirJson, type SeedRefs } from "../support/sandbox-booking.js";
+
+const bookedAppointment = (seed: SeedRefs): Appointment => booked(seed, { startsInHours: 30, details: { serviceType: [{ text: "Oncology follow-up" }] } });
 import { scrape, total } from "./prometheus-text.js";
 
-function bookedAppointment(seed: { patientId: string; practitionerId: string; locationId: string }): Appointment {
-  const start = new Date(Date.now() + 30 * 3600_000);
-  start.setUTCMinutes(30, 0, 0);
-  return {
-    resourceType: "Appointment",
-    status: "booked",
-    serviceType: [{ text: "Oncology follow-up" }],
-    start: start.toISOString(),
-    end: new Date(start.getTime() + 30 * 60_000).toISOString(),
-    participant: [
-      { actor: { reference: `Patient/${seed.patientId}` }, status: "accepted" },
-      { actor: { reference: `Practitioner/${seed.practitionerId}` }, status: "accepted" },
-      { actor: { reference: `Location/${seed.locationId}` }, status: "accepted" },
-    ],
-  };
-}
 
-async function fhirJson<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, { ...init, headers: { "content-type": "application/fhir+json", ...(init?.headers ?? {}) } });
-  if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${url} answered ${res.status}`);
-  return (await res.json()) as T;
-}
 
 describe("GET /metrics after a booked appointment went all the way through", () => {
   it("shows the notification, the decision, the message, the write-back, the latencies and the queue state", async () => {

@@ -8,6 +8,16 @@ import { buildInboundWebhook, buildStatusWebhook, signWebhook, startFakeGraphApi
 import { startTestService } from "../../support/start-test-service.js";
 import { waitFor } from "../../support/wait-for.js";
 import { r4Errors } from "../../audit/r4-validation.js";
+import { bookedAppointment as booked, fhirJson, type SeedRefs } from "../../support/sandbox-booking.js";
+
+export { fhirJson };
+
+/** A booked appointment whose service, reason and description must never reach a message. */
+export const bookedAppointment = (seed: SeedRefs, serviceText = "Oncology follow-up", startsInHours = 20): Appointment =>
+  booked(seed, {
+    startsInHours,
+    details: { serviceType: [{ text: serviceText }], reasonCode: [{ text: "Follow-up of breast lesion biopsy" }], description: "Review biopsy results" },
+  });
 
 /*
  * Shared steps of the audit-trail e2e tests: the whole service over real HTTP, the sandbox FHIR
@@ -34,11 +44,6 @@ export async function startLiveService(config: Record<string, unknown> = {}): Pr
   return { service, graph };
 }
 
-export async function fhirJson<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, { ...init, headers: { "content-type": "application/fhir+json", ...(init?.headers ?? {}) } });
-  if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${url} answered ${res.status}: ${await res.text()}`);
-  return (await res.json()) as T;
-}
 
 export function post<T extends FhirResource>(service: RunningService, resource: T): Promise<T & { id: string }> {
   return fhirJson(`${service.fhirBaseUrl}/${resource.resourceType}`, { method: "POST", body: JSON.stringify(resource) });
@@ -53,24 +58,6 @@ export function putWithId<T extends FhirResource & { id: string }>(service: Runn
  * A booked appointment 20 hours ahead (inside the 24 h reminder lead, so only the confirmation
  * fires), with clinical details that must never reach a message or the audit trail.
  */
-export function bookedAppointment(opts: { patientId: string; practitionerId: string; locationId: string }, serviceText = "Oncology follow-up", startsInHours = 20): Appointment {
-  const start = new Date(Date.now() + startsInHours * 3600_000);
-  start.setUTCMinutes(30, 0, 0);
-  return {
-    resourceType: "Appointment",
-    status: "booked",
-    serviceType: [{ text: serviceText }],
-    reasonCode: [{ text: "Follow-up of breast lesion biopsy" }],
-    description: "Review biopsy results",
-    start: start.toISOString(),
-    end: new Date(start.getTime() + 30 * 60_000).toISOString(),
-    participant: [
-      { actor: { reference: `Patient/${opts.patientId}` }, status: "accepted" },
-      { actor: { reference: `Practitioner/${opts.practitionerId}` }, status: "accepted" },
-      { actor: { reference: `Location/${opts.locationId}` }, status: "accepted" },
-    ],
-  };
-}
 
 /** A synthetic patient (555-01xx numbers are reserved for fiction). */
 export function patient(opts: { given: string; phone?: { value: string; use: "mobile" | "home" }; language?: string }): Patient {

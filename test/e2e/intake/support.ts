@@ -1,29 +1,14 @@
 import type { Appointment } from "fhir/r4";
 import type { Queue } from "bullmq";
+import { bookedAppointment as booked, type SeedRefs } from "../../support/sandbox-booking.js";
 
-/** A booked appointment `startsInHours` from now at the sandbox clinic, for the seeded patient. */
-export function bookedAppointment(seed: { patientId: string; practitionerId: string; locationId: string }, startsInHours = 72): Appointment {
-  const start = new Date(Date.now() + startsInHours * 3600_000);
-  start.setUTCMinutes(30, 0, 0);
-  return {
-    resourceType: "Appointment",
-    status: "booked",
-    serviceType: [{ text: "General practice" }],
-    start: start.toISOString(),
-    end: new Date(start.getTime() + 30 * 60_000).toISOString(),
-    participant: [
-      { actor: { reference: `Patient/${seed.patientId}` }, status: "accepted" },
-      { actor: { reference: `Practitioner/${seed.practitionerId}` }, status: "accepted" },
-      { actor: { reference: `Location/${seed.locationId}` }, status: "accepted" },
-    ],
-  };
-}
+export { fhirJson } from "../../support/sandbox-booking.js";
 
-export async function fhirJson<T>(url: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(url, { ...init, headers: { "content-type": "application/fhir+json", ...(init?.headers ?? {}) } });
-  if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${url} answered ${res.status}: ${await res.text()}`);
-  return (await res.json()) as T;
-}
+/** A booked general-practice appointment at the sandbox clinic, three days out unless said otherwise. */
+export const bookedAppointment = (seed: SeedRefs, startsInHours = 72): Appointment =>
+  booked(seed, { startsInHours, details: { serviceType: [{ text: "General practice" }] } });
+
+
 
 /** Every process-event job of the intake queue (any state), by id. */
 export async function intakeEvents(queue: Queue, name = "process-event") {
