@@ -6,6 +6,7 @@ import { buildCommunication, buildInboundCommunication, mergeForUpdate, type Inb
 import type { DeliveryRecord, DeliveryState, NotDoneReason } from "../../src/delivery/delivery-record.js";
 import { nextState, toCommunicationStatus } from "../../src/delivery/delivery-state.js";
 import { r4Errors } from "./r4-validation.js";
+import { queuedReminder } from "../fixtures/delivery-record.js";
 
 const opts = auditConfigSchema.parse({});
 const base = "https://fhir-notify.dev/fhir/StructureDefinition/";
@@ -14,27 +15,7 @@ const wamid = "wamid.HBgNNTUxMTkwMDAwMDAwMRUCABEYEjk4QkQ2RjM1QTc1NzQ5RkI4AA==";
 
 const allStates: readonly DeliveryState[] = ["queued", "dispatching", "unknown", "accepted", "held", "sent", "delivered", "read", "failed", "not-done", "expired"];
 
-/** A reminder for Appointment/apt-7781, as the ledger holds it before anything was sent. */
-function reminder(overrides: Partial<DeliveryRecord> = {}): DeliveryRecord {
-  return {
-    deliveryId: "dlv_hapi-main_appointment-reminder_Appointment_apt-7781_3f9a2c1e0b7d4a55",
-    source: "hapi-main",
-    ruleId: "appointment-reminder",
-    rulesHash: "9c1d2e3f4a5b6c7d",
-    templateName: "appointment_reminder",
-    category: "reminder",
-    resourceRef: "Appointment/apt-7781",
-    resourceVersion: "4",
-    patientRef: "Patient/pat-1001",
-    senderRef: "Organization/hospital-main",
-    languageCode: "en_US",
-    state: "queued",
-    history: [],
-    createdAt: "2025-03-04T09:15:00.000Z",
-    updatedAt: "2025-03-04T09:15:00.000Z",
-    ...overrides,
-  };
-}
+const reminder = queuedReminder;
 
 /** The same reminder after WhatsApp accepted it and the webhooks below arrived. */
 function sentReminder(state: DeliveryState, overrides: Partial<DeliveryRecord> = {}): DeliveryRecord {

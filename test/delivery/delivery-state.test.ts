@@ -2,6 +2,7 @@ import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import type { DeliveryRecord, DeliveryState, StatusEvent } from "../../src/delivery/delivery-record.js";
 import { applyStatus, nextState, statePrecedence, toCommunicationStatus } from "../../src/delivery/delivery-state.js";
+import { queuedReminder } from "../fixtures/delivery-record.js";
 
 const allStates: readonly DeliveryState[] = [
   "queued",
@@ -17,25 +18,7 @@ const allStates: readonly DeliveryState[] = [
   "expired",
 ];
 
-function queuedRecord(overrides: Partial<DeliveryRecord> = {}): DeliveryRecord {
-  return {
-    deliveryId: "dlv_hapi-main_appointment-reminder_Appointment_apt-7781_3f9a2c1e0b7d4a55",
-    source: "hapi-main",
-    ruleId: "appointment-reminder",
-    rulesHash: "9c1d2e3f4a5b6c7d",
-    templateName: "appointment_reminder",
-    category: "reminder",
-    resourceRef: "Appointment/apt-7781",
-    resourceVersion: "4",
-    patientRef: "Patient/pat-1001",
-    senderRef: "Organization/hospital-main",
-    state: "queued",
-    history: [],
-    createdAt: "2025-03-04T09:15:00.000Z",
-    updatedAt: "2025-03-04T09:15:00.000Z",
-    ...overrides,
-  };
-}
+const queuedRecord = queuedReminder;
 
 const fold = (record: DeliveryRecord, events: readonly StatusEvent[]) => events.reduce((r, e) => applyStatus(r, e), record);
 
