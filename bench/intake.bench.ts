@@ -9,26 +9,13 @@ import { createLogger } from "../src/shared/logger.js";
 import { systemClock } from "../src/shared/clock.js";
 import { createMetrics } from "../src/shared/metrics.js";
 import { freePort } from "../src/redis/embedded-redis.js";
-import { runLoad, type LoadResult } from "./load.js";
+import { appointmentBodyTemplate, runLoad, type LoadResult } from "./load.js";
 import { deleteKeysAt } from "../test/support/redis-prefix.js";
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
 const token = "bench-token-0123456789abcdef";
 
-/** A realistic HAPI-style delivery: PUT {endpoint}/Appointment/{id} with the resource, distinct per request. */
-const appointmentBody = JSON.stringify({
-  resourceType: "Appointment",
-  id: "bench-{{n}}",
-  meta: { versionId: "1", lastUpdated: "2026-11-25T10:00:00Z" },
-  status: "booked",
-  serviceType: [{ text: "General practice" }],
-  start: "2026-12-01T14:30:00Z",
-  end: "2026-12-01T15:00:00Z",
-  participant: [
-    { actor: { reference: "Patient/p-{{n}}" }, status: "accepted" },
-    { actor: { reference: "Location/loc-1" }, status: "accepted" },
-  ],
-});
+const appointmentBody = appointmentBodyTemplate("bench");
 
 const cleanup = (prefix: string): Promise<void> => deleteKeysAt(redisUrl, prefix);
 

@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { runLoad, type LoadResult } from "./load.js";
+import { appointmentBodyTemplate, runLoad, type LoadResult } from "./load.js";
 
 const token = "limits-token-0123456789abcdef";
 const mib = 1024 * 1024;
@@ -38,20 +38,7 @@ export interface LimitsResult {
   withinBudget: { rssPeak: boolean; rssGrowth: boolean; redisPerEvent: boolean };
 }
 
-/** A HAPI-style PUT {endpoint}/Appointment/{id}, distinct per request. */
-const appointmentBody = JSON.stringify({
-  resourceType: "Appointment",
-  id: "lim-{{n}}",
-  meta: { versionId: "1", lastUpdated: "2026-11-25T10:00:00Z" },
-  status: "booked",
-  serviceType: [{ text: "General practice" }],
-  start: "2026-12-01T14:30:00Z",
-  end: "2026-12-01T15:00:00Z",
-  participant: [
-    { actor: { reference: "Patient/p-{{n}}" }, status: "accepted" },
-    { actor: { reference: "Location/loc-1" }, status: "accepted" },
-  ],
-});
+const appointmentBody = appointmentBodyTemplate("lim");
 
 type ChildRequest = { type: "rss"; resetPeak?: boolean; gc?: boolean } | { type: "stop" };
 type ChildReply = { type: "ready"; url: string } | { type: "rss"; rss: number; peak: number } | { type: "stopped" };

@@ -41,3 +41,23 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
     child.send(spec);
   });
 }
+
+/**
+ * A realistic HAPI-style rest-hook delivery body (PUT {endpoint}/Appointment/{id}), distinct per
+ * request through "{{n}}" in the id and the patient reference.
+ */
+export function appointmentBodyTemplate(idPrefix: string): string {
+  return JSON.stringify({
+    resourceType: "Appointment",
+    id: `${idPrefix}-{{n}}`,
+    meta: { versionId: "1", lastUpdated: "2026-11-25T10:00:00Z" },
+    status: "booked",
+    serviceType: [{ text: "General practice" }],
+    start: "2026-12-01T14:30:00Z",
+    end: "2026-12-01T15:00:00Z",
+    participant: [
+      { actor: { reference: "Patient/p-{{n}}" }, status: "accepted" },
+      { actor: { reference: "Location/loc-1" }, status: "accepted" },
+    ],
+  });
+}
