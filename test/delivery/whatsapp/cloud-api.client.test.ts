@@ -7,6 +7,7 @@ import { createCloudApiClient, probeSender, type CloudApiClientConfig } from "..
 import { SendError, type TemplateMessage } from "../../../src/delivery/whatsapp/whatsapp.port.js";
 import { createLogger } from "../../../src/shared/logger.js";
 import { startFakeGraphApi, type FakeGraphApi } from "../../fakes/graph-api.server.js";
+import { reminderMessage } from "../../fixtures/whatsapp/template-message.js";
 
 const table = JSON.parse(readFileSync(new URL("../../fixtures/whatsapp/error-codes.json", import.meta.url), "utf8")) as {
   code: number;
@@ -15,20 +16,7 @@ const table = JSON.parse(readFileSync(new URL("../../fixtures/whatsapp/error-cod
 
 const silent = createLogger("silent");
 
-function reminder(overrides: Partial<TemplateMessage> = {}): TemplateMessage {
-  return {
-    to: "+15557654321",
-    templateName: "appointment_reminder_v1",
-    languageCode: "en_US",
-    bodyParameters: ["Alex", "Riverside Clinic", "Tuesday 14 October", "09:30"],
-    buttons: [
-      { subType: "quick_reply", index: 0, payload: "rc1:CONFIRM:q7Hk2" },
-      { subType: "quick_reply", index: 1, payload: "rc1:RESCHEDULE:q7Hk2" },
-    ],
-    callbackData: "dlv_src_rule_Appointment_a1_3f2a",
-    ...overrides,
-  };
-}
+const reminder = (overrides: Partial<TemplateMessage> = {}): TemplateMessage => reminderMessage({ callbackData: "dlv_src_rule_Appointment_a1_3f2a", ...overrides });
 
 async function sendError(p: Promise<unknown>): Promise<SendError> {
   const err = await p.then(

@@ -1,23 +1,11 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createDryRunOutbox } from "../../../src/delivery/whatsapp/dry-run.outbox.js";
 import type { StatusUpdate } from "../../../src/delivery/whatsapp/webhook.schema.js";
-import { SendError, type TemplateMessage } from "../../../src/delivery/whatsapp/whatsapp.port.js";
+import { SendError } from "../../../src/delivery/whatsapp/whatsapp.port.js";
 import { manualClock } from "../../../src/shared/clock.js";
+import { reminderMessage } from "../../fixtures/whatsapp/template-message.js";
 
-function reminder(overrides: Partial<TemplateMessage> = {}): TemplateMessage {
-  return {
-    to: "+15557654321",
-    templateName: "appointment_reminder_v1",
-    languageCode: "en_US",
-    bodyParameters: ["Alex", "Riverside Clinic", "Tuesday 14 October", "09:30"],
-    buttons: [
-      { subType: "quick_reply", index: 0, payload: "rc1:CONFIRM:q7Hk2" },
-      { subType: "quick_reply", index: 1, payload: "rc1:RESCHEDULE:q7Hk2" },
-    ],
-    callbackData: "att_01J9Z6Q4M7X2",
-    ...overrides,
-  };
-}
+const reminder = reminderMessage;
 
 afterEach(() => {
   vi.useRealTimers();
