@@ -28,8 +28,9 @@ export interface Ledger {
   append(deliveryId: string, event: StatusEvent): Promise<boolean>;
   indexWamid(wamid: string, deliveryId: string): Promise<void>;
   /**
-   * After WhatsApp accepted a send: record the event, then store and index the wamid, clear the
-   * in-flight mark and settle the pending entry in one MULTI — two round trips instead of five.
+   * After WhatsApp accepted a send: record the event, store and index the wamid, clear the in-flight
+   * mark and settle the pending entry in one script — atomic, so no reader ever sees the accepted
+   * state without its wamid, and one round trip instead of five.
    */
   recordAccepted(record: Pick<DeliveryFields, "deliveryId" | "source" | "ruleId" | "resourceRef">, wamid: string, event: StatusEvent): Promise<void>;
   byWamid(wamid: string): Promise<string | undefined>;
@@ -58,8 +59,25 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -100001)
 return 1`;
 
+// KEYS: events, event keys, record hash, wamid index, pending set. ARGV: event key, event JSON,
+// retention, wamid (JSON-encoded like every hash field), delivery id.
+const acceptScript = `
+if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[1], ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+end
+redis.call('HSET', KEYS[3], 'wamid', ARGV[4])
+redis.call('HDEL', KEYS[3], 'inFlightSince')
+redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[3])
+redis.call('SREM', KEYS[5], ARGV[5])
+return 1`;
+
 const runCreate = luaScript(createScript);
 const runAppend = luaScript(appendScript);
+const runAccept = luaScript(acceptScript);
+
+const eventKeyOf = (event: StatusEvent) => `${event.state}|${event.at}|${event.code ?? ""}`;
 
 export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90 * 24 * 3600): Ledger {
   const key = (id: string) => `${prefix}:dlv:${id}`;
@@ -99,21 +117,16 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       await redis.hdel(key(deliveryId), field);
     },
     async append(deliveryId, event) {
-      const eventKey = `${event.state}|${event.at}|${event.code ?? ""}`;
-      const added = await runAppend(redis, [eventsKey(deliveryId), eventKeysKey(deliveryId)], [eventKey, JSON.stringify(event), retentionSeconds]);
+      const added = await runAppend(redis, [eventsKey(deliveryId), eventKeysKey(deliveryId)], [eventKeyOf(event), JSON.stringify(event), retentionSeconds]);
       return added === 1;
     },
     async recordAccepted(record, wamid, event) {
       const id = record.deliveryId;
-      // The event first: were we to crash between the two, the in-flight mark still stops a resend.
-      await this.append(id, event);
-      await redis
-        .multi()
-        .hset(key(id), "wamid", JSON.stringify(wamid))
-        .hdel(key(id), "inFlightSince")
-        .set(`${prefix}:wamid:${wamid}`, id, "EX", retentionSeconds)
-        .srem(pendingKey(record.source, record.ruleId, record.resourceRef), id)
-        .exec();
+      await runAccept(
+        redis,
+        [eventsKey(id), eventKeysKey(id), key(id), `${prefix}:wamid:${wamid}`, pendingKey(record.source, record.ruleId, record.resourceRef)],
+        [eventKeyOf(event), JSON.stringify(event), retentionSeconds, JSON.stringify(wamid), id],
+      );
     },
     async indexWamid(wamid, deliveryId) {
       await redis.set(`${prefix}:wamid:${wamid}`, deliveryId, "EX", retentionSeconds);
