@@ -189,8 +189,9 @@ export async function benchDelivery(n: number): Promise<DeliveryBenchResult> {
 
 /**
  * Status events/s: signed webhook POSTs of 100 statuses each (Meta's batching) → intake →
- * apply-status jobs → ledger updated (all apply-status jobs completed). The deliveries exist in
- * the ledger with their wamids beforehand, as after a send.
+ * apply-statuses jobs → ledger updated (all those jobs completed; the audit writes they queue run
+ * alongside and are measured by the audit bench). The deliveries exist in the ledger with their
+ * wamids beforehand, as after a send.
  */
 export async function benchStatuses(n: number): Promise<DeliveryBenchResult> {
   const total = clamp(n);
@@ -250,7 +251,7 @@ export async function benchStatuses(n: number): Promise<DeliveryBenchResult> {
         }
       }),
     );
-    await until("every status applied", async () => ((await webhook.getJobCounts("completed")).completed ?? 0) >= total);
+    await until("every status applied", async () => ((await webhook.getJobCounts("completed")).completed ?? 0) >= bodies.length);
     const statuses = rate(total, performance.now() - t0);
     return { delivery: statuses, ceiling: await bareQueueCeiling(total) };
   } finally {

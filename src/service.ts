@@ -311,7 +311,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         }),
         audit: writeCommunication({ fhir, ledger, options: config.audit, log, metrics }),
         webhook: async (job: Job) =>
-          job.name === "apply-status"
+          job.name === "apply-statuses" || job.name === "apply-status"
             ? statusUpdates.worker(job)
             : job.name === "check-expiry"
               ? expire(job)

@@ -8,6 +8,16 @@ import { z } from "zod";
 const id = z.string().min(1).max(256);
 const iso = z.iso.datetime({ offset: true });
 
+const statusData = z
+  .object({
+    wamid: z.string().min(1).max(512),
+    status: z.enum(["sent", "delivered", "read", "failed"]),
+    timestamp: iso,
+    callbackData: z.string().max(512).optional(),
+    errorCode: z.number().int().optional(),
+  })
+  .strict();
+
 export const queueNames = ["intake", "delivery", "audit", "webhook", "dead-letter"] as const;
 export type QueueName = (typeof queueNames)[number];
 
@@ -57,19 +67,19 @@ export const jobCatalog = {
     backoffMs: 1_000,
     data: z.object({ deliveryId: id }).strict(),
   },
+  /** One status, the shape earlier builds queued; still consumed so an upgrade with jobs in flight loses none. */
   "apply-status": {
     queue: "webhook",
     attempts: 10,
     backoffMs: 1_000,
-    data: z
-      .object({
-        wamid: z.string().min(1).max(512),
-        status: z.enum(["sent", "delivered", "read", "failed"]),
-        timestamp: iso,
-        callbackData: z.string().max(512).optional(),
-        errorCode: z.number().int().optional(),
-      })
-      .strict(),
+    data: statusData,
+  },
+  /** The statuses of one webhook POST (up to 100 per job): applied together, retried together, idempotent each. */
+  "apply-statuses": {
+    queue: "webhook",
+    attempts: 10,
+    backoffMs: 1_000,
+    data: z.object({ statuses: z.array(statusData).min(1).max(100) }).strict(),
   },
   "check-expiry": {
     queue: "webhook",

@@ -33,6 +33,12 @@ export interface Ledger {
    * state without its wamid, and one round trip instead of five.
    */
   recordAccepted(record: Pick<DeliveryFields, "deliveryId" | "source" | "ruleId" | "resourceRef">, wamid: string, event: StatusEvent): Promise<void>;
+  /**
+   * A status webhook's event, in one script: store the wamid if the delivery has none yet, set the
+   * given fields (failure details), append the event (idempotent like append), clear the in-flight
+   * mark, and return the record as it is right after. Undefined when the delivery does not exist.
+   */
+  applyStatus(deliveryId: string, wamid: string, event: StatusEvent, fields?: Partial<DeliveryFields>): Promise<{ isNew: boolean; record: LedgerRecord } | undefined>;
   byWamid(wamid: string): Promise<string | undefined>;
   /** Deliveries of one rule for one resource that may still be waiting to be sent. */
   pending(source: string, ruleId: string, resourceRef: string): Promise<string[]>;
@@ -73,9 +79,29 @@ redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[3])
 redis.call('SREM', KEYS[5], ARGV[5])
 return 1`;
 
+// KEYS: record hash, events, event keys, wamid index. ARGV: event key, event JSON, retention,
+// wamid (JSON-encoded), delivery id, then field/value pairs to set.
+const statusScript = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if redis.call('HEXISTS', KEYS[1], 'wamid') == 0 then
+  redis.call('HSET', KEYS[1], 'wamid', ARGV[4])
+  redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[3])
+end
+if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
+local isNew = 0
+if redis.call('SADD', KEYS[3], ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[2])
+  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[3], ARGV[3])
+  isNew = 1
+end
+redis.call('HDEL', KEYS[1], 'inFlightSince')
+return {isNew, redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}`;
+
 const runCreate = luaScript(createScript);
 const runAppend = luaScript(appendScript);
 const runAccept = luaScript(acceptScript);
+const runStatus = luaScript(statusScript);
 
 const eventKeyOf = (event: StatusEvent) => `${event.state}|${event.at}|${event.code ?? ""}`;
 
@@ -104,10 +130,7 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
     async get(deliveryId) {
       const [hash, events] = await Promise.all([redis.hgetall(key(deliveryId)), redis.lrange(eventsKey(deliveryId), 0, -1)]);
       if (Object.keys(hash).length === 0) return undefined;
-      const fields = Object.fromEntries(Object.entries(hash).map(([k, v]) => [k, JSON.parse(v) as unknown])) as unknown as DeliveryFields;
-      let record: LedgerRecord = { ...fields, state: "queued", history: [] };
-      for (const raw of events) record = { ...record, ...applyStatus(record, JSON.parse(raw) as StatusEvent) };
-      return record;
+      return fold(hash, events);
     },
     async set(deliveryId, fields) {
       const encoded = encode(fields);
@@ -128,6 +151,18 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
         [eventKeyOf(event), JSON.stringify(event), retentionSeconds, JSON.stringify(wamid), id],
       );
     },
+    async applyStatus(deliveryId, wamid, event, fields = {}) {
+      const reply = (await runStatus(
+        redis,
+        [key(deliveryId), eventsKey(deliveryId), eventKeysKey(deliveryId), `${prefix}:wamid:${wamid}`],
+        [eventKeyOf(event), JSON.stringify(event), retentionSeconds, JSON.stringify(wamid), deliveryId, ...Object.entries(encode(fields)).flat()],
+      )) as [number, string[], string[]] | null;
+      if (reply === null) return undefined;
+      const [isNew, flatHash, events] = reply;
+      const hash: Record<string, string> = {};
+      for (let i = 0; i + 1 < flatHash.length; i += 2) hash[flatHash[i]!] = flatHash[i + 1]!;
+      return { isNew: isNew === 1, record: fold(hash, events) };
+    },
     async indexWamid(wamid, deliveryId) {
       await redis.set(`${prefix}:wamid:${wamid}`, deliveryId, "EX", retentionSeconds);
     },
@@ -144,4 +179,12 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       return redis.zrevrange(indexKey, 0, limit - 1);
     },
   };
+}
+
+/** The record as stored: the set fields, then every status event folded in arrival order. */
+function fold(hash: Record<string, string>, events: readonly string[]): LedgerRecord {
+  const fields = Object.fromEntries(Object.entries(hash).map(([k, v]) => [k, JSON.parse(v) as unknown])) as unknown as DeliveryFields;
+  let record: LedgerRecord = { ...fields, state: "queued", history: [] };
+  for (const raw of events) record = { ...record, ...applyStatus(record, JSON.parse(raw) as StatusEvent) };
+  return record;
 }

@@ -21,7 +21,7 @@ export interface StatusUpdateDeps {
 type StatusData = JobData<"apply-status">;
 
 /** Job id for one vendor status event: duplicates Meta sends collapse into one job. */
-export function statusJobId(s: StatusData): string {
+function statusJobId(s: StatusData): string {
   return `st_${shortHash(s.wamid, s.status, s.timestamp, String(s.errorCode ?? ""))}`;
 }
 
@@ -37,62 +37,89 @@ export function auditStep(record: Pick<DeliveryRecord, "state" | "sentAt" | "del
   return known === "" ? record.state : `${record.state}-${known}`;
 }
 
+/** Statuses per batch job: Meta's POSTs can carry thousands; jobs stay small. */
+export const statusBatchSize = 100;
+
+/** Job id for a batch: the same statuses redelivered by Meta collapse into one job. */
+export function statusBatchJobId(statuses: readonly StatusData[]): string {
+  return `sts_${shortHash(...statuses.map(statusJobId))}`;
+}
+
+interface Applied {
+  outcome: "applied" | "duplicate" | "parked";
+  /** The audit step the delivery is at after this status (applied or duplicate). */
+  audit?: { deliveryId: string; jobId: string };
+}
+
 export function createStatusUpdates(deps: StatusUpdateDeps) {
   const parkKey = (wamid: string) => `${deps.prefix}:park:${wamid}`;
 
-  /** Apply one status to its delivery; a status for a wamid we have not stored yet is parked. */
-  async function apply(data: StatusData): Promise<string> {
+  /** One status through the ledger's single script; a status for a wamid we have not stored yet is parked. */
+  async function applyOne(data: StatusData): Promise<Applied> {
+    const event = { state: toState[data.status], at: data.timestamp, ...(data.errorCode !== undefined ? { code: data.errorCode } : {}) };
+    const failure =
+      data.status === "failed" && data.errorCode !== undefined
+        ? { vendorCode: data.errorCode, reason: "whatsapp-permanent" as const, reasonDetail: `WhatsApp reported the message as failed (${notDoneReasonFor(data.errorCode)})` }
+        : undefined;
     // Our callback data is the delivery id; fall back to the wamid index for statuses without it.
-    let record = data.callbackData !== undefined ? await deps.ledger.get(data.callbackData) : undefined;
-    if (record === undefined) {
+    let applied = data.callbackData !== undefined ? await deps.ledger.applyStatus(data.callbackData, data.wamid, event, failure) : undefined;
+    if (applied === undefined) {
       const byWamid = await deps.ledger.byWamid(data.wamid);
-      record = byWamid !== undefined ? await deps.ledger.get(byWamid) : undefined;
+      if (byWamid !== undefined) applied = await deps.ledger.applyStatus(byWamid, data.wamid, event, failure);
     }
-    if (record === undefined) {
+    if (applied === undefined) {
       // The send response may not be stored yet (statuses can overtake it): keep it for later.
       await deps.redis.multi().rpush(parkKey(data.wamid), JSON.stringify(data)).expire(parkKey(data.wamid), 7 * 24 * 3600).exec();
       deps.metrics.webhookEvents.inc({ kind: "status-parked" });
-      return "parked";
+      return { outcome: "parked" };
     }
-    const deliveryId = record.deliveryId;
-    if (record.wamid === undefined) {
-      await deps.ledger.set(deliveryId, { wamid: data.wamid });
-      await deps.ledger.indexWamid(data.wamid, deliveryId);
+    const { record } = applied;
+    if (applied.isNew) deps.metrics.messages.inc({ template: record.templateName, state: data.status });
+    // Also for a duplicate: if an earlier try appended the event but failed to queue its audit job,
+    // this queues it; when that job exists already, BullMQ ignores the same id.
+    return { outcome: applied.isNew ? "applied" : "duplicate", audit: { deliveryId: record.deliveryId, jobId: auditJobId(record.deliveryId, auditStep(record)) } };
+  }
+
+  /**
+   * Apply a batch: the scripts run concurrently (one pipelined write on the auto-pipelined
+   * connection), then one bulk add queues the audit write of every step reached.
+   */
+  async function applyAll(statuses: readonly StatusData[]): Promise<Applied["outcome"][]> {
+    const results = await Promise.all(statuses.map(applyOne));
+    const audits = new Map(results.flatMap((r) => (r.audit !== undefined ? [[r.audit.jobId, r.audit.deliveryId] as const] : [])));
+    if (audits.size > 0) {
+      await deps.queues.enqueueBulk(
+        "write-communication",
+        [...audits].map(([jobId, deliveryId]) => ({ data: { deliveryId }, options: { jobId } })),
+      );
     }
-    if (data.status === "failed" && data.errorCode !== undefined) {
-      await deps.ledger.set(deliveryId, { vendorCode: data.errorCode, reason: "whatsapp-permanent", reasonDetail: `WhatsApp reported the message as failed (${notDoneReasonFor(data.errorCode)})` });
-    }
-    const isNew = await deps.ledger.append(deliveryId, {
-      state: toState[data.status],
-      at: data.timestamp,
-      ...(data.errorCode !== undefined ? { code: data.errorCode } : {}),
-    });
-    // A status for an attempt whose response was lost settles the unknown outcome.
-    if (record.inFlightSince !== undefined) await deps.ledger.clear(deliveryId, "inFlightSince");
-    if (isNew) {
-      const after = await deps.ledger.get(deliveryId);
-      if (after !== undefined) {
-        deps.metrics.messages.inc({ template: after.templateName, state: data.status });
-        await deps.queues.enqueue("write-communication", { deliveryId }, { jobId: auditJobId(deliveryId, auditStep(after)) });
-      }
-    }
-    return isNew ? "applied" : "duplicate";
+    return results.map((r) => r.outcome);
   }
 
   return {
-    apply,
+    /** Apply one status (the dry-run outbox's synthetic statuses). */
+    async apply(data: StatusData): Promise<string> {
+      const [outcome] = await applyAll([data]);
+      return outcome ?? "parked";
+    },
     /** Re-queue statuses that arrived before the wamid was known. */
     async drainParked(wamid: string): Promise<number> {
       const items = await deps.redis.lrange(parkKey(wamid), 0, -1);
       if (items.length === 0) return 0;
       await deps.redis.del(parkKey(wamid));
-      for (const raw of items) {
-        const data = JSON.parse(raw) as StatusData;
-        await deps.queues.enqueue("apply-status", data, { jobId: `${statusJobId(data)}_r` });
+      const statuses = items.map((raw) => JSON.parse(raw) as StatusData);
+      for (let from = 0; from < statuses.length; from += statusBatchSize) {
+        const batch = statuses.slice(from, from + statusBatchSize);
+        await deps.queues.enqueue("apply-statuses", { statuses: batch }, { jobId: `${statusBatchJobId(batch)}_r` });
       }
       return items.length;
     },
-    worker: (job: Job) => apply(consume("apply-status", job)),
+    /** A batch job from the webhook; an "apply-status" job of one status comes from an earlier build. */
+    async worker(job: Job): Promise<string> {
+      const statuses = job.name === "apply-status" ? [consume("apply-status", job)] : consume("apply-statuses", job).statuses;
+      const outcomes = await applyAll(statuses);
+      const count = (o: Applied["outcome"]) => outcomes.filter((x) => x === o).length;
+      return `applied ${count("applied")}, duplicate ${count("duplicate")}, parked ${count("parked")}`;
+    },
   };
 }
-

@@ -1,0 +1,139 @@
+import { Redis } from "ioredis";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { createLedger, type DeliveryFields } from "../../src/delivery/ledger.js";
+import { createQueues, type Queues } from "../../src/delivery/queues.js";
+import { createStatusUpdates } from "../../src/delivery/status-updates.js";
+import { createWebhookIntake } from "../../src/delivery/webhook-intake.js";
+import { createLogger } from "../../src/shared/logger.js";
+import { createMetrics } from "../../src/shared/metrics.js";
+import { buildStatusWebhook, signWebhook } from "../fakes/graph-api.server.js";
+import { ownedRedisPrefix, testRedisUrl } from "../support/redis-prefix.js";
+
+const appSecret = "status-test-app-secret";
+const phoneNumberId = "106540352242922";
+const ts = Date.parse("2026-11-25T10:00:00Z") / 1000;
+
+function setup() {
+  const redis = new Redis(testRedisUrl, { enableAutoPipelining: true });
+  // Finish hooks run last-registered first: queues close, the prefix's keys go, then the connection.
+  onTestFinished(async () => {
+    await redis.quit();
+  });
+  const prefix = ownedRedisPrefix(redis);
+  const queues = createQueues(redis, { prefix, keepCompletedSeconds: 3600 });
+  onTestFinished(() => queues.close());
+  const ledger = createLedger(redis, prefix);
+  const deps = { redis, prefix, ledger, queues, log: createLogger("silent"), metrics: createMetrics({ defaultMetrics: false }) };
+  return { redis, prefix, queues, ledger, deps, updates: createStatusUpdates(deps) };
+}
+
+const delivery = (n: number): DeliveryFields => ({
+  deliveryId: `dlv_ehr_appointment-booked_Appointment_a${n}_0123456789abcdef`,
+  source: "ehr",
+  ruleId: "appointment-booked",
+  rulesHash: "h1",
+  templateName: "appointment_confirmation_v1",
+  category: "notification",
+  resourceRef: `Appointment/a${n}`,
+  createdAt: "2026-11-25T09:59:00.000Z",
+  updatedAt: "2026-11-25T09:59:00.000Z",
+});
+
+/** A delivery WhatsApp accepted, as the send worker leaves it. */
+async function accepted(ledger: ReturnType<typeof createLedger>, n: number): Promise<{ deliveryId: string; wamid: string }> {
+  const fields = { ...delivery(n), inFlightSince: "2026-11-25T09:59:30.000Z" };
+  await ledger.create(fields);
+  await ledger.recordAccepted(fields, `wamid.HBgL${n}`, { state: "accepted", at: "2026-11-25T09:59:31.000Z" });
+  return { deliveryId: fields.deliveryId, wamid: `wamid.HBgL${n}` };
+}
+
+async function auditJobIds(queues: Queues): Promise<string[]> {
+  const jobs = await queues.byName.audit.getJobs(["waiting", "delayed", "prioritized"]);
+  return jobs.map((j) => j.id ?? "").sort();
+}
+
+describe("status webhooks applied to the ledger", () => {
+  it("queues a POST's statuses in jobs of 100, and the same POST again as the same jobs", async () => {
+    const { queues, deps } = setup();
+    const accept = createWebhookIntake({ queues, metrics: deps.metrics, appSecret, phoneNumberId });
+    const body = buildStatusWebhook({
+      phoneNumberId,
+      statuses: Array.from({ length: 250 }, (_, n) => ({ wamid: `wamid.HBgL${n}`, status: "delivered" as const, timestamp: ts, callbackData: delivery(n).deliveryId })),
+    });
+    const raw = new TextEncoder().encode(body);
+
+    expect(await accept(raw, signWebhook(body, appSecret), false, new Date().toISOString(), deps.log)).toBe(250);
+    await accept(raw, signWebhook(body, appSecret), false, new Date().toISOString(), deps.log);
+
+    const jobs = await queues.byName.webhook.getJobs(["waiting"]);
+    expect(jobs.map((j) => j.name)).toEqual(["apply-statuses", "apply-statuses", "apply-statuses"]);
+    expect(jobs.map((j) => (j.data as { statuses: unknown[] }).statuses.length).sort()).toEqual([100, 100, 50]);
+  });
+
+  it("ends at read with every time known, whatever the order and however often the statuses arrive", async () => {
+    const { ledger, queues, updates } = setup();
+    const { deliveryId, wamid } = await accepted(ledger, 1);
+    const status = (s: "sent" | "delivered" | "read", at: number) => ({ wamid, status: s, timestamp: new Date((ts + at) * 1000).toISOString(), callbackData: deliveryId });
+
+    const first = await updates.apply(status("read", 20));
+    const batch = await updates.worker({ name: "apply-statuses", data: { statuses: [status("delivered", 10), status("read", 20), status("sent", 1)] } } as never);
+
+    expect(first).toBe("applied");
+    expect(batch).toBe("applied 2, duplicate 1, parked 0");
+    const record = await ledger.get(deliveryId);
+    // Sent time is WhatsApp's acceptance (FHIR's "sent"); the later sent status does not move it.
+    expect(record).toMatchObject({ state: "read", wamid, sentAt: "2026-11-25T09:59:31.000Z", deliveredAt: status("delivered", 10).timestamp, readAt: status("read", 20).timestamp });
+    expect(record?.history.map((e) => e.state)).toEqual(["accepted", "read", "delivered", "sent"]);
+    // One audit write per step reached: read, then delivered under it; the duplicate read and the
+    // late sent add none.
+    expect(await auditJobIds(queues)).toEqual([`audit_${deliveryId}_read-sdr`, `audit_${deliveryId}_read-sr`]);
+  });
+
+  it("finds the delivery by wamid when Meta sends no callback data, and records a failure's code", async () => {
+    const { ledger, updates } = setup();
+    const { deliveryId, wamid } = await accepted(ledger, 2);
+
+    expect(await updates.apply({ wamid, status: "failed", timestamp: new Date(ts * 1000).toISOString(), errorCode: 131026 })).toBe("applied");
+
+    expect(await ledger.get(deliveryId)).toMatchObject({ state: "failed", vendorCode: 131026, reason: "whatsapp-permanent" });
+  });
+
+  it("parks a status that overtook the send response and applies it once the wamid is known", async () => {
+    const { ledger, queues, updates } = setup();
+    const early = { wamid: "wamid.HBgL3", status: "delivered" as const, timestamp: new Date(ts * 1000).toISOString() };
+
+    expect(await updates.apply(early)).toBe("parked");
+    const { deliveryId } = await accepted(ledger, 3);
+    expect(await updates.drainParked("wamid.HBgL3")).toBe(1);
+
+    const [replay] = await queues.byName.webhook.getJobs(["waiting"]);
+    expect(replay?.name).toBe("apply-statuses");
+    expect(await updates.worker(replay!)).toBe("applied 1, duplicate 0, parked 0");
+    expect((await ledger.get(deliveryId))?.state).toBe("delivered");
+    expect(await updates.drainParked("wamid.HBgL3")).toBe(0);
+  });
+
+  it("still queues the audit write on a retry after queueing it failed the first time", async () => {
+    const { ledger, queues, deps } = setup();
+    const { deliveryId, wamid } = await accepted(ledger, 4);
+    let failNext = true;
+    const flaky: Queues = {
+      ...queues,
+      enqueueBulk: (name, items) => {
+        if (failNext) {
+          failNext = false;
+          return Promise.reject(new Error("connection lost"));
+        }
+        return queues.enqueueBulk(name, items);
+      },
+    };
+    const updates = createStatusUpdates({ ...deps, queues: flaky });
+    const delivered = { wamid, status: "delivered" as const, timestamp: new Date(ts * 1000).toISOString(), callbackData: deliveryId };
+
+    await expect(updates.apply(delivered)).rejects.toThrow("connection lost");
+    // BullMQ retries the job: the event is already in the ledger, the audit job is not.
+    expect(await updates.apply(delivered)).toBe("duplicate");
+
+    expect(await auditJobIds(queues)).toEqual([`audit_${deliveryId}_delivered-sd`]);
+  });
+});
