@@ -117,7 +117,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     redis.on("error", (err: Error) => log.warn({ err: { message: err.message } }, "redis connection error"));
     await redis.connect();
     stops["redis"] = () => redis.quit();
-    const producer = new Redis(redisTarget.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true });
+    const producer = new Redis(redisTarget.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, enableAutoPipelining: true });
     producer.on("error", (err: Error) => log.warn({ err: { message: err.message } }, "redis producer connection error"));
     await producer.connect();
     stops["redis-producer"] = () => producer.quit();
