@@ -1,6 +1,7 @@
 import type { Logger } from "../../shared/logger.js";
 import { toCloudApiRequest } from "./cloud-api.request.js";
 import { cloudApiTemplateRequestSchema, errorEnvelopeSchema, firstIssuePath, phoneNumberHealthSchema, sendResponseSchema } from "./cloud-api.schema.js";
+import { createKeepAliveTransport, type Transport, type TransportResponse } from "./keep-alive-transport.js";
 import { classify, retryAfterMsFor, toAcceptedStatus } from "./status.map.js";
 import { SendError, type SendResult, type TemplateMessage, type WhatsAppSender } from "./whatsapp.port.js";
 
@@ -13,11 +14,12 @@ export interface CloudApiClientConfig {
 }
 
 /**
- * Thin typed client for the one Cloud API call we make (whatsapp-cloud-api.md §10.1): no SDK, fetch
- * with a timeout, zod on both sides, every failure a SendError classified by Meta's code.
+ * Thin typed client for the one Cloud API call we make (whatsapp-cloud-api.md §10.1): no SDK, one
+ * HTTP POST with a timeout on pooled keep-alive sockets, zod on both sides, every failure a
+ * SendError classified by Meta's code.
  * Logs carry ids, HTTP status, Meta's code and fbtrace_id; never the token, number, or any text.
  */
-export function createCloudApiClient(cfg: CloudApiClientConfig, log: Logger, fetchImpl: typeof fetch = fetch): WhatsAppSender {
+export function createCloudApiClient(cfg: CloudApiClientConfig, log: Logger, transport: Transport = createKeepAliveTransport()): WhatsAppSender {
   const url = `${trimSlash(cfg.apiBase)}/${cfg.graphVersion}/${encodeURIComponent(cfg.phoneNumberId)}/messages`;
   const clientLog = log.child({ component: "whatsapp-client", phoneNumberId: cfg.phoneNumberId });
 
@@ -31,10 +33,10 @@ export function createCloudApiClient(cfg: CloudApiClientConfig, log: Logger, fet
 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), cfg.timeoutMs);
-    let response: Response;
+    let response: TransportResponse;
     let text: string;
     try {
-      response = await fetchImpl(url, {
+      response = await transport(url, {
         method: "POST",
         headers: { authorization: `Bearer ${cfg.accessToken}`, "content-type": "application/json", accept: "application/json" },
         body: JSON.stringify(parsed.data),
@@ -101,12 +103,12 @@ export function createCloudApiClient(cfg: CloudApiClientConfig, log: Logger, fet
  * Health probe before closing a "halt" circuit (§7.4): does the token still read the number?
  * Never throws; any failure is false.
  */
-export async function probeSender(cfg: CloudApiClientConfig, log: Logger, fetchImpl: typeof fetch = fetch): Promise<boolean> {
+export async function probeSender(cfg: CloudApiClientConfig, log: Logger, transport: Transport = createKeepAliveTransport({ maxSockets: 1 })): Promise<boolean> {
   const url = `${trimSlash(cfg.apiBase)}/${cfg.graphVersion}/${encodeURIComponent(cfg.phoneNumberId)}?fields=quality_rating,throughput`;
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), cfg.timeoutMs);
   try {
-    const res = await fetchImpl(url, { headers: { authorization: `Bearer ${cfg.accessToken}`, accept: "application/json" }, signal: controller.signal });
+    const res = await transport(url, { method: "GET", headers: { authorization: `Bearer ${cfg.accessToken}`, accept: "application/json" }, signal: controller.signal });
     const body = safeJson(await res.text());
     if (!res.ok) {
       const envelope = errorEnvelopeSchema.safeParse(body);
@@ -174,7 +176,7 @@ function errorCode(err: unknown): string | undefined {
   return err instanceof Error ? err.name : undefined;
 }
 
-/** undici wraps socket errors: TypeError("fetch failed") → cause (maybe an AggregateError) → code. */
+/** Node puts the code on the error; fetch wraps it: TypeError("fetch failed") → cause (maybe an AggregateError) → code. */
 function collectCodes(err: unknown, depth = 0): string[] {
   if (depth > 4 || typeof err !== "object" || err === null) return [];
   const out: string[] = [];
