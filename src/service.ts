@@ -175,7 +175,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const ledger = createLedger(redis, prefix);
     const optOuts = createOptOutStore(redis, prefix);
     const senderState = createSenderState(redis, prefix, queues.byName.delivery, log, metrics);
-    const statusUpdates = createStatusUpdates({ redis, prefix, ledger, queues, log, metrics });
+    const statusUpdates = createStatusUpdates({ ledger, queues, log, metrics });
     const deadLetters = createDeadLetters({ queues, ledger, senderState, log });
     const gaps = createGapTracker(redis, prefix);
     const intake = createIntake({ sources, queues, gaps, metrics, countExisting: (ids) => countExistingJobs(producer, queues.byName.intake, ids) });
@@ -304,7 +304,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           reminderNotAfter: config.delivery.reminderNotAfter,
           unknownOutcomeWindowMs: config.delivery.unknownOutcomeWindowMinutes * 60_000,
           expiryBufferMinutes: config.delivery.expiryBufferMinutes,
-          drainParked: (wamid) => statusUpdates.drainParked(wamid),
+          replayParked: (parked) => statusUpdates.replayParked(parked),
           clock,
           log,
           metrics,

@@ -29,10 +29,13 @@ export interface Ledger {
   indexWamid(wamid: string, deliveryId: string): Promise<void>;
   /**
    * After WhatsApp accepted a send: record the event, store and index the wamid, clear the in-flight
-   * mark and settle the pending entry in one script — atomic, so no reader ever sees the accepted
-   * state without its wamid, and one round trip instead of five.
+   * mark, settle the pending entry and take the statuses parked for this wamid, in one script —
+   * atomic, so no reader ever sees the accepted state without its wamid and no status parked at the
+   * same moment is dropped; one round trip instead of seven. Returns the parked statuses.
    */
-  recordAccepted(record: Pick<DeliveryFields, "deliveryId" | "source" | "ruleId" | "resourceRef">, wamid: string, event: StatusEvent): Promise<void>;
+  recordAccepted(record: Pick<DeliveryFields, "deliveryId" | "source" | "ruleId" | "resourceRef">, wamid: string, event: StatusEvent): Promise<string[]>;
+  /** Keep a status whose wamid is not known yet (it overtook the send response); recordAccepted hands it back. */
+  park(wamid: string, status: string): Promise<void>;
   /**
    * A status webhook's event, in one script: store the wamid if the delivery has none yet, set the
    * given fields (failure details), append the event (idempotent like append), clear the in-flight
@@ -65,8 +68,8 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -100001)
 return 1`;
 
-// KEYS: events, event keys, record hash, wamid index, pending set. ARGV: event key, event JSON,
-// retention, wamid (JSON-encoded like every hash field), delivery id.
+// KEYS: events, event keys, record hash, wamid index, pending set, parked statuses. ARGV: event
+// key, event JSON, retention, wamid (JSON-encoded like every hash field), delivery id.
 const acceptScript = `
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
   redis.call('RPUSH', KEYS[1], ARGV[2])
@@ -77,7 +80,9 @@ redis.call('HSET', KEYS[3], 'wamid', ARGV[4])
 redis.call('HDEL', KEYS[3], 'inFlightSince')
 redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[3])
 redis.call('SREM', KEYS[5], ARGV[5])
-return 1`;
+local parked = redis.call('LRANGE', KEYS[6], 0, -1)
+if #parked > 0 then redis.call('DEL', KEYS[6]) end
+return parked`;
 
 // KEYS: record hash, events, event keys, wamid index. ARGV: event key, event JSON, retention,
 // wamid (JSON-encoded), delivery id, then field/value pairs to set.
@@ -111,6 +116,7 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
   const eventKeysKey = (id: string) => `${prefix}:dlv:${id}:evk`;
   const pendingKey = (source: string, ruleId: string, ref: string) => `${prefix}:pend:${source}|${ruleId}|${ref}`;
   const indexKey = `${prefix}:dlv-index`;
+  const parkKey = (wamid: string) => `${prefix}:park:${wamid}`;
 
   const encode = (fields: Partial<DeliveryFields>): Record<string, string> =>
     Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => [k, JSON.stringify(v)]));
@@ -145,11 +151,14 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
     },
     async recordAccepted(record, wamid, event) {
       const id = record.deliveryId;
-      await runAccept(
+      return (await runAccept(
         redis,
-        [eventsKey(id), eventKeysKey(id), key(id), `${prefix}:wamid:${wamid}`, pendingKey(record.source, record.ruleId, record.resourceRef)],
+        [eventsKey(id), eventKeysKey(id), key(id), `${prefix}:wamid:${wamid}`, pendingKey(record.source, record.ruleId, record.resourceRef), parkKey(wamid)],
         [eventKeyOf(event), JSON.stringify(event), retentionSeconds, JSON.stringify(wamid), id],
-      );
+      )) as string[];
+    },
+    async park(wamid, status) {
+      await redis.multi().rpush(parkKey(wamid), status).expire(parkKey(wamid), 7 * 24 * 3600).exec();
     },
     async applyStatus(deliveryId, wamid, event, fields = {}) {
       const reply = (await runStatus(

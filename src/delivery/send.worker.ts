@@ -35,7 +35,7 @@ export interface SendWorkerDeps {
   /** A message not reported delivered within its template TTL plus this is expired. */
   expiryBufferMinutes: number;
   /** Statuses that overtook the send response were parked; replay them now that the wamid is known. */
-  drainParked(wamid: string): Promise<number>;
+  replayParked(parked: readonly string[]): Promise<void>;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
@@ -167,12 +167,12 @@ export function sendMessage(deps: SendWorkerDeps) {
     try {
       const result = await deps.sender.sendTemplate(prepared.message);
       metrics.outboundLatency.observe({ peer: "whatsapp", op: "send" }, (performance.now() - started) / 1000);
-      await ledger.recordAccepted(record, result.wamid, { state: result.messageStatus === "accepted" ? "accepted" : "held", at: clock.now().toISOString() });
+      const parked = await ledger.recordAccepted(record, result.wamid, { state: result.messageStatus === "accepted" ? "accepted" : "held", at: clock.now().toISOString() });
       const ttl = deps.mapping.rules.find((r) => r.id === record.ruleId)?.message?.template.messageSendTtlSeconds;
       await Promise.all([
         audit(deliveryId, "accepted"),
         queues.enqueue("check-expiry", { deliveryId }, { jobId: `exp_${deliveryId}`, delay: expiryDelayMs(ttl, deps.expiryBufferMinutes) }),
-        deps.drainParked(result.wamid),
+        parked.length > 0 ? deps.replayParked(parked) : undefined,
       ]);
       metrics.messages.inc({ template: record.templateName, state: "accepted" });
       log.info({ messageStatus: result.messageStatus, attempt: job.attemptsMade + 1 }, "message accepted by WhatsApp");

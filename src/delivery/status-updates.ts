@@ -1,5 +1,4 @@
 import type { Job } from "bullmq";
-import type { Redis } from "ioredis";
 import type { Logger } from "pino";
 import { auditJobId, shortHash } from "../shared/ids.js";
 import type { Metrics } from "../shared/metrics.js";
@@ -10,8 +9,6 @@ import { consume, type Queues } from "./queues.js";
 import { notDoneReasonFor } from "./whatsapp/status.map.js";
 
 export interface StatusUpdateDeps {
-  redis: Redis;
-  prefix: string;
   ledger: Ledger;
   queues: Queues;
   log: Logger;
@@ -52,8 +49,6 @@ interface Applied {
 }
 
 export function createStatusUpdates(deps: StatusUpdateDeps) {
-  const parkKey = (wamid: string) => `${deps.prefix}:park:${wamid}`;
-
   /** One status through the ledger's single script; a status for a wamid we have not stored yet is parked. */
   async function applyOne(data: StatusData): Promise<Applied> {
     const event = { state: toState[data.status], at: data.timestamp, ...(data.errorCode !== undefined ? { code: data.errorCode } : {}) };
@@ -69,7 +64,7 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
     }
     if (applied === undefined) {
       // The send response may not be stored yet (statuses can overtake it): keep it for later.
-      await deps.redis.multi().rpush(parkKey(data.wamid), JSON.stringify(data)).expire(parkKey(data.wamid), 7 * 24 * 3600).exec();
+      await deps.ledger.park(data.wamid, JSON.stringify(data));
       deps.metrics.webhookEvents.inc({ kind: "status-parked" });
       return { outcome: "parked" };
     }
@@ -102,17 +97,13 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
       const [outcome] = await applyAll([data]);
       return outcome ?? "parked";
     },
-    /** Re-queue statuses that arrived before the wamid was known. */
-    async drainParked(wamid: string): Promise<number> {
-      const items = await deps.redis.lrange(parkKey(wamid), 0, -1);
-      if (items.length === 0) return 0;
-      await deps.redis.del(parkKey(wamid));
-      const statuses = items.map((raw) => JSON.parse(raw) as StatusData);
+    /** Re-queue the statuses that arrived before the wamid was known (recordAccepted hands them over). */
+    async replayParked(parked: readonly string[]): Promise<void> {
+      const statuses = parked.map((raw) => JSON.parse(raw) as StatusData);
       for (let from = 0; from < statuses.length; from += statusBatchSize) {
         const batch = statuses.slice(from, from + statusBatchSize);
         await deps.queues.enqueue("apply-statuses", { statuses: batch }, { jobId: `${statusBatchJobId(batch)}_r` });
       }
-      return items.length;
     },
     /** A batch job from the webhook; an "apply-status" job of one status comes from an earlier build. */
     async worker(job: Job): Promise<string> {

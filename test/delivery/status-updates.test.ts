@@ -23,8 +23,8 @@ function setup() {
   const queues = createQueues(redis, { prefix, keepCompletedSeconds: 3600 });
   onTestFinished(() => queues.close());
   const ledger = createLedger(redis, prefix);
-  const deps = { redis, prefix, ledger, queues, log: createLogger("silent"), metrics: createMetrics({ defaultMetrics: false }) };
-  return { redis, prefix, queues, ledger, deps, updates: createStatusUpdates(deps) };
+  const deps = { ledger, queues, log: createLogger("silent"), metrics: createMetrics({ defaultMetrics: false }) };
+  return { queues, ledger, deps, updates: createStatusUpdates(deps) };
 }
 
 const delivery = (n: number): DeliveryFields => ({
@@ -40,11 +40,11 @@ const delivery = (n: number): DeliveryFields => ({
 });
 
 /** A delivery WhatsApp accepted, as the send worker leaves it. */
-async function accepted(ledger: ReturnType<typeof createLedger>, n: number): Promise<{ deliveryId: string; wamid: string }> {
+async function accepted(ledger: ReturnType<typeof createLedger>, n: number): Promise<{ deliveryId: string; wamid: string; parked: string[] }> {
   const fields = { ...delivery(n), inFlightSince: "2026-11-25T09:59:30.000Z" };
   await ledger.create(fields);
-  await ledger.recordAccepted(fields, `wamid.HBgL${n}`, { state: "accepted", at: "2026-11-25T09:59:31.000Z" });
-  return { deliveryId: fields.deliveryId, wamid: `wamid.HBgL${n}` };
+  const parked = await ledger.recordAccepted(fields, `wamid.HBgL${n}`, { state: "accepted", at: "2026-11-25T09:59:31.000Z" });
+  return { deliveryId: fields.deliveryId, wamid: `wamid.HBgL${n}`, parked };
 }
 
 async function auditJobIds(queues: Queues): Promise<string[]> {
@@ -103,14 +103,17 @@ describe("status webhooks applied to the ledger", () => {
     const early = { wamid: "wamid.HBgL3", status: "delivered" as const, timestamp: new Date(ts * 1000).toISOString() };
 
     expect(await updates.apply(early)).toBe("parked");
-    const { deliveryId } = await accepted(ledger, 3);
-    expect(await updates.drainParked("wamid.HBgL3")).toBe(1);
+    // The send worker's acceptance takes the parked statuses in the same step that stores the wamid.
+    const { deliveryId, parked } = await accepted(ledger, 3);
+    expect(parked.map((raw) => JSON.parse(raw) as unknown)).toEqual([early]);
+    await updates.replayParked(parked);
 
     const [replay] = await queues.byName.webhook.getJobs(["waiting"]);
     expect(replay?.name).toBe("apply-statuses");
     expect(await updates.worker(replay!)).toBe("applied 1, duplicate 0, parked 0");
     expect((await ledger.get(deliveryId))?.state).toBe("delivered");
-    expect(await updates.drainParked("wamid.HBgL3")).toBe(0);
+    // Taken, not copied: a second acceptance (a retried job) finds nothing to replay.
+    expect((await accepted(ledger, 3)).parked).toEqual([]);
   });
 
   it("still queues the audit write on a retry after queueing it failed the first time", async () => {
