@@ -134,21 +134,22 @@ export function sendMessage(deps: SendWorkerDeps) {
       return notDone(record, prepared.reason, prepared.detail);
     }
     const phoneHash = hashPhone(prepared.message.to);
-    // Independent round trips run together: this worker is bound by per-command overhead.
-    const [, optedOut] = await Promise.all([
-      ledger.set(deliveryId, {
-        patientRef: prepared.patientRef,
-        languageCode: prepared.languageCode,
-        ...(prepared.senderRef !== undefined ? { senderRef: prepared.senderRef } : {}),
-      }),
-      deps.optOuts.isOptedOut(phoneHash),
-    ]);
-    if (optedOut) return notDone(record, "opted-out", "the patient replied STOP to WhatsApp messages");
+    // Who it is for, stored with the outcome: with the not-done reason, or with the in-flight mark.
+    const recipient = {
+      patientRef: prepared.patientRef,
+      languageCode: prepared.languageCode,
+      ...(prepared.senderRef !== undefined ? { senderRef: prepared.senderRef } : {}),
+    };
+    if (await deps.optOuts.isOptedOut(phoneHash)) {
+      await ledger.set(deliveryId, recipient);
+      return notDone(record, "opted-out", "the patient replied STOP to WhatsApp messages");
+    }
 
     if (deps.quietHours.enabled) {
       const allowed = nextAllowedTime(now, { start: deps.quietHours.start, end: deps.quietHours.end }, prepared.timeZone);
       if (allowed.getTime() > now.getTime()) {
         if (record.category === "reminder" && resource.resourceType === "Appointment" && resource.start !== undefined && allowed >= new Date(resource.start)) {
+          await ledger.set(deliveryId, recipient);
           return notDone(record, "past-due", "quiet hours last until after the appointment starts");
         }
         log.info({ until: allowed.toISOString() }, "quiet hours; send deferred");
@@ -159,8 +160,9 @@ export function sendMessage(deps: SendWorkerDeps) {
     const gate = await deps.rateLimiter.acquire(deps.senderId, phoneHash);
     if (!gate.ok) return later(job, token, new Date(now.getTime() + gate.retryAfterMs));
 
+    // Independent round trips run together: this worker is bound by per-command overhead.
     await Promise.all([
-      ledger.set(deliveryId, { inFlightSince: now.toISOString(), renderedText: prepared.renderedText }),
+      ledger.set(deliveryId, { ...recipient, inFlightSince: now.toISOString(), renderedText: prepared.renderedText }),
       deps.optOuts.rememberRecipient(phoneHash, prepared.patientRef),
     ]);
     const started = performance.now();
