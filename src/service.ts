@@ -26,7 +26,7 @@ import { createStatusUpdates } from "./delivery/status-updates.js";
 import { createDeadLetters } from "./delivery/dead-letter.js";
 import { createWebhookIntake } from "./delivery/webhook-intake.js";
 import { handleInbound } from "./delivery/replies.worker.js";
-import { checkExpiry } from "./delivery/expiry.js";
+import { checkExpiry, sweepExpired } from "./delivery/expiry.js";
 import { createCloudApiClient } from "./delivery/whatsapp/cloud-api.client.js";
 import { createDryRunOutbox } from "./delivery/whatsapp/dry-run.outbox.js";
 import { liveCredentials } from "./delivery/whatsapp/whatsapp.config.js";
@@ -284,7 +284,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const poller = createPoller({ fhir, redis, prefix, log });
       const recovery = createRecovery({ baseUrl: fhirBaseUrl, fetchBundle: (u) => fhir.fetchPage(u), poller, log });
       const catchUp = catchUpWorker({ sources, poller, recovery, intake, log });
-      const expire = checkExpiry({ ledger, queues, clock, log, metrics });
+      const expiryDeps = { ledger, queues, clock, log, metrics };
+      const expireOne = checkExpiry(expiryDeps);
+      const sweep = sweepExpired(expiryDeps);
       const processors: Record<Exclude<QueueName, "dead-letter">, Processor> = {
         intake: async (job: Job) => {
           if (job.name === "catch-up") return catchUp(job);
@@ -310,12 +312,19 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           metrics,
         }),
         audit: writeCommunication({ fhir, ledger, options: config.audit, log, metrics }),
-        webhook: async (job: Job) =>
-          job.name === "apply-statuses" || job.name === "apply-status"
-            ? statusUpdates.worker(job)
-            : job.name === "check-expiry"
-              ? expire(job)
-              : handleInbound({ fhir, ledger, optOuts, audit: config.audit, organizationRef: mappingConfig.organization.reference, log })(job),
+        webhook: async (job: Job) => {
+          switch (job.name) {
+            case "apply-statuses":
+            case "apply-status":
+              return statusUpdates.worker(job);
+            case "sweep-expiry":
+              return sweep();
+            case "check-expiry":
+              return expireOne(job);
+            default:
+              return handleInbound({ fhir, ledger, optOuts, audit: config.audit, organizationRef: mappingConfig.organization.reference, log })(job);
+          }
+        },
       };
       const workers = (Object.keys(processors) as Exclude<QueueName, "dead-letter">[]).map((queue) => {
         const worker = new Worker(queue, processors[queue], {
@@ -335,13 +344,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       // Workers close before queues and Redis: close() waits for active jobs to finish.
       stops["workers"] = () => Promise.all(workers.map((w) => w.close()));
 
+      // One scheduler across all worker processes (BullMQ keeps one per id): upserting is idempotent.
+      await queues.schedule("sweep-expiry", "sweep-expiry", 60_000, {});
       for (const [name, cfg] of Object.entries(sources)) {
         if (cfg.mode !== "poll") continue;
-        await queues.byName.intake.upsertJobScheduler(
-          `poll-${name}`,
-          { every: cfg.pollIntervalSeconds * 1000 },
-          { name: "catch-up", data: { source: name, reason: "poll", receivedAt: clock.now().toISOString() } },
-        );
+        await queues.schedule(`poll-${name}`, "catch-up", cfg.pollIntervalSeconds * 1000, { source: name, reason: "poll", receivedAt: clock.now().toISOString() });
       }
     }
 

@@ -81,11 +81,19 @@ export const jobCatalog = {
     backoffMs: 1_000,
     data: z.object({ statuses: z.array(statusData).min(1).max(100) }).strict(),
   },
+  /** One delivery's expiry check: the shape earlier builds queued; still consumed so an upgrade loses none. */
   "check-expiry": {
     queue: "webhook",
     attempts: 10,
     backoffMs: 1_000,
     data: z.object({ deliveryId: z.string().min(1).max(256) }).strict(),
+  },
+  /** Every minute (a job scheduler): the deliveries whose expiry check is due in the ledger. */
+  "sweep-expiry": {
+    queue: "webhook",
+    attempts: 3,
+    backoffMs: 1_000,
+    data: z.object({}).strict(),
   },
   "inbound-message": {
     queue: "webhook",

@@ -31,15 +31,20 @@ export interface Ledger {
    * After WhatsApp accepted a send: record the event, store and index the wamid, clear the in-flight
    * mark, settle the pending entry and take the statuses parked for this wamid, in one script —
    * atomic, so no reader ever sees the accepted state without its wamid and no status parked at the
-   * same moment is dropped; one round trip instead of seven. Returns the parked statuses.
+   * same moment is dropped; one round trip instead of seven. Also schedules the expiry check for
+   * `expiresAtMs`. Returns the parked statuses.
    */
-  recordAccepted(record: Pick<DeliveryFields, "deliveryId" | "source" | "ruleId" | "resourceRef">, wamid: string, event: StatusEvent): Promise<string[]>;
+  recordAccepted(record: Pick<DeliveryFields, "deliveryId" | "source" | "ruleId" | "resourceRef">, wamid: string, event: StatusEvent, expiresAtMs: number): Promise<string[]>;
+  /** Deliveries whose expiry check is due at `nowMs`, oldest first. */
+  dueForExpiry(nowMs: number, limit: number): Promise<string[]>;
+  clearExpiry(deliveryId: string): Promise<void>;
   /** Keep a status whose wamid is not known yet (it overtook the send response); recordAccepted hands it back. */
   park(wamid: string, status: string): Promise<void>;
   /**
    * A status webhook's event, in one script: store the wamid if the delivery has none yet, set the
    * given fields (failure details), append the event (idempotent like append), clear the in-flight
    * mark, and return the record as it is right after. Undefined when the delivery does not exist.
+   * A delivered, read or failed status also drops the pending expiry check.
    */
   applyStatus(deliveryId: string, wamid: string, event: StatusEvent, fields?: Partial<DeliveryFields>): Promise<{ isNew: boolean; record: LedgerRecord } | undefined>;
   byWamid(wamid: string): Promise<string | undefined>;
@@ -68,8 +73,9 @@ redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -100001)
 return 1`;
 
-// KEYS: events, event keys, record hash, wamid index, pending set, parked statuses. ARGV: event
-// key, event JSON, retention, wamid (JSON-encoded like every hash field), delivery id.
+// KEYS: events, event keys, record hash, wamid index, pending set, parked statuses, expiry
+// schedule. ARGV: event key, event JSON, retention, wamid (JSON-encoded like every hash field),
+// delivery id, expiry time in ms.
 const acceptScript = `
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
   redis.call('RPUSH', KEYS[1], ARGV[2])
@@ -80,19 +86,22 @@ redis.call('HSET', KEYS[3], 'wamid', ARGV[4])
 redis.call('HDEL', KEYS[3], 'inFlightSince')
 redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[3])
 redis.call('SREM', KEYS[5], ARGV[5])
+redis.call('ZADD', KEYS[7], ARGV[6], ARGV[5])
 local parked = redis.call('LRANGE', KEYS[6], 0, -1)
 if #parked > 0 then redis.call('DEL', KEYS[6]) end
 return parked`;
 
-// KEYS: record hash, events, event keys, wamid index. ARGV: event key, event JSON, retention,
-// wamid (JSON-encoded), delivery id, then field/value pairs to set.
+// KEYS: record hash, events, event keys, wamid index, expiry schedule. ARGV: event key, event JSON,
+// retention, wamid (JSON-encoded), delivery id, "1" when the status settles the message, then
+// field/value pairs to set.
 const statusScript = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 if redis.call('HEXISTS', KEYS[1], 'wamid') == 0 then
   redis.call('HSET', KEYS[1], 'wamid', ARGV[4])
   redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[3])
 end
-if #ARGV > 5 then redis.call('HSET', KEYS[1], unpack(ARGV, 6)) end
+if ARGV[6] == '1' then redis.call('ZREM', KEYS[5], ARGV[5]) end
+if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
 local isNew = 0
 if redis.call('SADD', KEYS[3], ARGV[1]) == 1 then
   redis.call('RPUSH', KEYS[2], ARGV[2])
@@ -108,6 +117,9 @@ const runAppend = luaScript(appendScript);
 const runAccept = luaScript(acceptScript);
 const runStatus = luaScript(statusScript);
 
+/** After these nothing is left to expire. */
+const settles = new Set<StatusEvent["state"]>(["delivered", "read", "failed"]);
+
 const eventKeyOf = (event: StatusEvent) => `${event.state}|${event.at}|${event.code ?? ""}`;
 
 export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90 * 24 * 3600): Ledger {
@@ -117,6 +129,9 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
   const pendingKey = (source: string, ruleId: string, ref: string) => `${prefix}:pend:${source}|${ruleId}|${ref}`;
   const indexKey = `${prefix}:dlv-index`;
   const parkKey = (wamid: string) => `${prefix}:park:${wamid}`;
+  // One sorted set (score: when to check) instead of a delayed BullMQ job per message, which would
+  // sit in Redis for the template's TTL (30 days by default) at several times the size.
+  const expiryKey = `${prefix}:expiry`;
 
   const encode = (fields: Partial<DeliveryFields>): Record<string, string> =>
     Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => [k, JSON.stringify(v)]));
@@ -149,13 +164,19 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       const added = await runAppend(redis, [eventsKey(deliveryId), eventKeysKey(deliveryId)], [eventKeyOf(event), JSON.stringify(event), retentionSeconds]);
       return added === 1;
     },
-    async recordAccepted(record, wamid, event) {
+    async recordAccepted(record, wamid, event, expiresAtMs) {
       const id = record.deliveryId;
       return (await runAccept(
         redis,
-        [eventsKey(id), eventKeysKey(id), key(id), `${prefix}:wamid:${wamid}`, pendingKey(record.source, record.ruleId, record.resourceRef), parkKey(wamid)],
-        [eventKeyOf(event), JSON.stringify(event), retentionSeconds, JSON.stringify(wamid), id],
+        [eventsKey(id), eventKeysKey(id), key(id), `${prefix}:wamid:${wamid}`, pendingKey(record.source, record.ruleId, record.resourceRef), parkKey(wamid), expiryKey],
+        [eventKeyOf(event), JSON.stringify(event), retentionSeconds, JSON.stringify(wamid), id, Math.round(expiresAtMs)],
       )) as string[];
+    },
+    dueForExpiry(nowMs, limit) {
+      return redis.zrangebyscore(expiryKey, "-inf", Math.round(nowMs), "LIMIT", 0, limit);
+    },
+    async clearExpiry(deliveryId) {
+      await redis.zrem(expiryKey, deliveryId);
     },
     async park(wamid, status) {
       await redis.multi().rpush(parkKey(wamid), status).expire(parkKey(wamid), 7 * 24 * 3600).exec();
@@ -163,8 +184,8 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
     async applyStatus(deliveryId, wamid, event, fields = {}) {
       const reply = (await runStatus(
         redis,
-        [key(deliveryId), eventsKey(deliveryId), eventKeysKey(deliveryId), `${prefix}:wamid:${wamid}`],
-        [eventKeyOf(event), JSON.stringify(event), retentionSeconds, JSON.stringify(wamid), deliveryId, ...Object.entries(encode(fields)).flat()],
+        [key(deliveryId), eventsKey(deliveryId), eventKeysKey(deliveryId), `${prefix}:wamid:${wamid}`, expiryKey],
+        [eventKeyOf(event), JSON.stringify(event), retentionSeconds, JSON.stringify(wamid), deliveryId, settles.has(event.state) ? "1" : "0", ...Object.entries(encode(fields)).flat()],
       )) as [number, string[], string[]] | null;
       if (reply === null) return undefined;
       const [isNew, flatHash, events] = reply;

@@ -6,6 +6,8 @@ export interface Queues {
   /** Validates the payload against the catalogue, then adds with the catalogue's retry policy. */
   enqueue<N extends JobName>(name: N, data: JobData<N>, options?: JobsOptions): Promise<Job>;
   enqueueBulk<N extends JobName>(name: N, items: readonly { data: JobData<N>; options?: JobsOptions }[]): Promise<Job[]>;
+  /** A recurring job (BullMQ job scheduler, one per id across processes) with the catalogue's options. */
+  schedule<N extends JobName>(schedulerId: string, name: N, everyMs: number, data: JobData<N>): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -53,6 +55,11 @@ export function createQueues(connection: ConnectionOptions, settings: QueueSetti
       return queueFor(name).addBulk(
         items.map((item) => ({ name, data: jobCatalog[name].data.parse(item.data) as JobData<typeof name>, opts: jobOptions(name, settings, item.options) })),
       );
+    },
+    async schedule(schedulerId, name, everyMs, data) {
+      // Finished runs of a recurring job are history, not deduplication keys: keep only the last few.
+      const opts = { ...jobOptions(name, settings), removeOnComplete: { count: 50 } };
+      await queueFor(name).upsertJobScheduler(schedulerId, { every: everyMs }, { name, data: jobCatalog[name].data.parse(data), opts });
     },
     async close() {
       await Promise.all(Object.values(byName).map((q) => q.close()));

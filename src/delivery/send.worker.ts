@@ -169,13 +169,15 @@ export function sendMessage(deps: SendWorkerDeps) {
     try {
       const result = await deps.sender.sendTemplate(prepared.message);
       metrics.outboundLatency.observe({ peer: "whatsapp", op: "send" }, (performance.now() - started) / 1000);
-      const parked = await ledger.recordAccepted(record, result.wamid, { state: result.messageStatus === "accepted" ? "accepted" : "held", at: clock.now().toISOString() });
       const ttl = deps.mapping.rules.find((r) => r.id === record.ruleId)?.message?.template.messageSendTtlSeconds;
-      await Promise.all([
-        audit(deliveryId, "accepted"),
-        queues.enqueue("check-expiry", { deliveryId }, { jobId: `exp_${deliveryId}`, delay: expiryDelayMs(ttl, deps.expiryBufferMinutes) }),
-        parked.length > 0 ? deps.replayParked(parked) : undefined,
-      ]);
+      const acceptedAt = clock.now();
+      const parked = await ledger.recordAccepted(
+        record,
+        result.wamid,
+        { state: result.messageStatus === "accepted" ? "accepted" : "held", at: acceptedAt.toISOString() },
+        acceptedAt.getTime() + expiryDelayMs(ttl, deps.expiryBufferMinutes),
+      );
+      await Promise.all([audit(deliveryId, "accepted"), parked.length > 0 ? deps.replayParked(parked) : undefined]);
       metrics.messages.inc({ template: record.templateName, state: "accepted" });
       log.info({ messageStatus: result.messageStatus, attempt: job.attemptsMade + 1 }, "message accepted by WhatsApp");
       return "accepted";

@@ -43,7 +43,7 @@ const delivery = (n: number): DeliveryFields => ({
 async function accepted(ledger: ReturnType<typeof createLedger>, n: number): Promise<{ deliveryId: string; wamid: string; parked: string[] }> {
   const fields = { ...delivery(n), inFlightSince: "2026-11-25T09:59:30.000Z" };
   await ledger.create(fields);
-  const parked = await ledger.recordAccepted(fields, `wamid.HBgL${n}`, { state: "accepted", at: "2026-11-25T09:59:31.000Z" });
+  const parked = await ledger.recordAccepted(fields, `wamid.HBgL${n}`, { state: "accepted", at: "2026-11-25T09:59:31.000Z" }, Date.parse("2026-11-25T21:59:31.000Z"));
   return { deliveryId: fields.deliveryId, wamid: `wamid.HBgL${n}`, parked };
 }
 

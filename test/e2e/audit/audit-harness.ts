@@ -112,10 +112,10 @@ export async function queuesIdle(service: RunningService, names: readonly QueueN
   for (const name of names) {
     const c = await service.queues.byName[name].getJobCounts("waiting", "active", "delayed", "prioritized", "waiting-children");
     if (name === "delivery") c.delayed = 0;
-    // Expiry checks wait for the template's TTL (days); anything else delayed (a retry) still counts.
+    // The expiry sweep's next run always waits; anything else delayed (a retry) still counts.
     if (name === "webhook" && (c.delayed ?? 0) > 0) {
       const delayed = await service.queues.byName.webhook.getJobs(["delayed"]);
-      c.delayed = delayed.filter((j) => j.name !== "check-expiry").length;
+      c.delayed = delayed.filter((j) => j.name !== "sweep-expiry").length;
     }
     if (Object.values(c).some((n) => n > 0)) return false;
   }
