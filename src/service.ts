@@ -4,7 +4,7 @@ import { Redis } from "ioredis";
 import type { Hono } from "hono";
 import type { Logger } from "pino";
 import { serve, type ServerType } from "@hono/node-server";
-import type { Config } from "./config/config.schema.js";
+import type { Config, WorkerQueue } from "./config/config.schema.js";
 import { queueDashboardRoute } from "./http/routes/queue-dashboard.route.js";
 import { buildApp, buildOpsApp } from "./http/app.js";
 import { countExistingJobs, createQueueHealth } from "./http/routes/queue-health.js";
@@ -15,7 +15,6 @@ import { createFhirClient, type FhirClient } from "./fhir/fhir.client.js";
 import type { FhirPort } from "./fhir/fhir.port.js";
 import { createSandboxFhir, type SandboxFhir } from "./sandbox/sandbox-fhir.js";
 import { createQueues, type Queues } from "./delivery/queues.js";
-import type { QueueName } from "./delivery/jobs.js";
 import { createLedger } from "./delivery/ledger.js";
 import { createScheduler } from "./delivery/schedule.js";
 import { sendMessage } from "./delivery/send.worker.js";
@@ -85,7 +84,7 @@ export interface RunningService {
   stop(): Promise<void>;
 }
 
-const concurrency: Record<Exclude<QueueName, "dead-letter">, number> = { intake: 16, delivery: 32, audit: 16, webhook: 16 };
+const concurrency: Record<WorkerQueue, number> = { intake: 16, delivery: 32, audit: 16, webhook: 16 };
 
 /**
  * Everything the process runs, built from config. main.ts adds signals and the banner; tests and
@@ -163,7 +162,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
     const languages = [mappingConfig.defaultLanguage, ...Object.values(mappingConfig.languages)];
     const mapping = createMapping(loadMappingSet(mappingConfig.dir, { languages }), mappingConfig, clock);
-    log.info({ event: "config-loaded", rulesHash: mapping.rulesHash, rules: mapping.rules.map((r) => r.id), sources: Object.keys(sources), role }, "configuration loaded");
+    log.info({ event: "config-loaded", rulesHash: mapping.rulesHash, rules: mapping.rules.map((r) => r.id), sources: Object.keys(sources), role, ...(role !== "api" ? { workerQueues: config.workers.queues } : {}) }, "configuration loaded");
 
     const queues = createQueues(producer, {
       prefix,
@@ -287,7 +286,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const expiryDeps = { ledger, queues, clock, log, metrics };
       const expireOne = checkExpiry(expiryDeps);
       const sweep = sweepExpired(expiryDeps);
-      const processors: Record<Exclude<QueueName, "dead-letter">, Processor> = {
+      const processors: Record<WorkerQueue, Processor> = {
         intake: async (job: Job) => {
           if (job.name === "catch-up") return catchUp(job);
           return processEvent({ fhir, mapping, scheduler, ledger, state: createResourceStateStore(redis, prefix), clock, log, metrics })(job);
@@ -326,7 +325,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           }
         },
       };
-      const workers = (Object.keys(processors) as Exclude<QueueName, "dead-letter">[]).map((queue) => {
+      const served = config.workers.queues;
+      const workers = served.map((queue) => {
         const worker = new Worker(queue, processors[queue], {
           connection: workerConnection,
           prefix,
@@ -345,9 +345,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       stops["workers"] = () => Promise.all(workers.map((w) => w.close()));
 
       // One scheduler across all worker processes (BullMQ keeps one per id): upserting is idempotent.
-      await queues.schedule("sweep-expiry", "sweep-expiry", 60_000, {});
+      if (served.includes("webhook")) await queues.schedule("sweep-expiry", "sweep-expiry", 60_000, {});
       for (const [name, cfg] of Object.entries(sources)) {
-        if (cfg.mode !== "poll") continue;
+        if (cfg.mode !== "poll" || !served.includes("intake")) continue;
         await queues.schedule(`poll-${name}`, "catch-up", cfg.pollIntervalSeconds * 1000, { source: name, reason: "poll", receivedAt: clock.now().toISOString() });
       }
     }

@@ -9,6 +9,16 @@ import { opsConfigSchema } from "../http/routes/ops.config.js";
 
 const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 
+/** The queues a worker process can serve (the dead-letter queue has no worker: operators replay it). */
+export const workerQueueNames = ["intake", "delivery", "audit", "webhook"] as const;
+export type WorkerQueue = (typeof workerQueueNames)[number];
+
+const workerQueues = z.preprocess(
+  // WORKER_QUEUES=delivery,webhook from the environment; a list in the YAML file.
+  (v) => (typeof v === "string" ? v.split(",").map((q) => q.trim()).filter((q) => q !== "") : v),
+  z.array(z.enum(workerQueueNames)).min(1),
+);
+
 /**
  * The whole configuration: config/fhir-notify.yaml (optional) overlaid with environment variables.
  * Each slice is owned by the part of the pipeline that uses it; main.ts hands each part its slice.
@@ -52,6 +62,15 @@ export const configSchema = z
       .strict()
       .prefault({}),
     log: z.object({ level: logLevel.default("info") }).strict().prefault({}),
+    /**
+     * Which queues this process works on (role worker or all). Every queue needs at least one
+     * process somewhere; splitting them lets, say, Communication write-back run (and back up
+     * during a FHIR outage) apart from sending.
+     */
+    workers: z
+      .object({ queues: workerQueues.default([...workerQueueNames]) })
+      .strict()
+      .prefault({}),
     ops: opsConfigSchema.prefault({}),
     shutdownGraceMs: z.number().int().positive().default(10_000),
   })

@@ -34,6 +34,7 @@ export const envVars: readonly EnvVar[] = [
   { name: "WHATSAPP_API_BASE", path: ["whatsapp", "apiBase"], type: "string", description: "Graph API base (default https://graph.facebook.com)" },
   { name: "WHATSAPP_GRAPH_VERSION", path: ["whatsapp", "graphVersion"], type: "string", description: "Pinned Graph API version, e.g. v23.0" },
   { name: "ADMIN_TOKEN", path: ["admin", "token"], type: "string", description: "Bearer token for /admin/* (unset: admin answers on loopback only)", secret: true },
+  { name: "WORKER_QUEUES", path: ["workers", "queues"], type: "string", description: "Queues this process works on, comma-separated: intake,delivery,audit,webhook (default all)" },
   { name: "LOG_LEVEL", path: ["log", "level"], type: "string", description: "fatal | error | warn | info | debug | trace | silent" },
 ];
 

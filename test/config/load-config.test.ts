@@ -46,6 +46,14 @@ describe("configuration is read once, validated, and fails in one line naming wh
     expect(config.log.level).toBe("warn");
   });
 
+  it("reads the queues a worker serves from WORKER_QUEUES, all of them by default", () => {
+    const empty = mkdtempSync(join(tmpdir(), "fn-empty-"));
+    expect(loadConfig({}, empty).workers.queues).toEqual(["intake", "delivery", "audit", "webhook"]);
+    expect(loadConfig({ WORKER_QUEUES: "delivery, webhook" }, empty).workers.queues).toEqual(["delivery", "webhook"]);
+    expect(errorOf(() => loadConfig({ WORKER_QUEUES: "delivery,outbox" }, empty))).toBe('env WORKER_QUEUES (workers.queues.1): must be one of "intake", "delivery", "audit", "webhook"');
+    expect(errorOf(() => loadConfig({ WORKER_QUEUES: " , " }, empty))).toBe("env WORKER_QUEUES (workers.queues): must be at least 1");
+  });
+
   it("names the environment variable, not its value, when one is wrong", () => {
     expect(errorOf(() => loadConfig({ PORT: "eighty" }, tmpdir()))).toBe("env PORT: expected a number");
     const message = errorOf(() => loadConfig({ REDIS_URL: "http://secret-host:6379" }, tmpdir()));
