@@ -1,14 +1,16 @@
 import { randomUUID } from "node:crypto";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
-import type { Appointment, Bundle, FhirResource, Location, Organization, Patient } from "fhir/r4";
+import type { Appointment, FhirResource, Location, Organization, Patient } from "fhir/r4";
 import { configSchema } from "../src/config/config.schema.js";
 import { createLedger } from "../src/delivery/ledger.js";
 import { startService, type RunningService } from "../src/service.js";
 import { systemClock } from "../src/shared/clock.js";
 import { createLogger } from "../src/shared/logger.js";
 import { createMetrics } from "../src/shared/metrics.js";
-import { FakeFhir } from "../test/fakes/fhir.fake.js";
+import type { FakeFhir } from "../test/fakes/fhir.fake.js";
+import { IndexedFhir } from "./indexed-fhir.js";
+import { startAuditWorkerProcess } from "./audit-worker-process.js";
 import { buildStatusWebhook, signWebhook, startFakeGraphApi, type FakeGraphApi } from "../test/fakes/graph-api.server.js";
 import { deleteKeysAt } from "../test/support/redis-prefix.js";
 import { startGraphApiProcess } from "./graph-api-process.js";
@@ -47,7 +49,12 @@ async function until(what: string, probe: () => Promise<boolean> | boolean): Pro
 const cleanup = (prefix: string): Promise<void> => deleteKeysAt(redisUrl, prefix);
 
 /** The whole service (role all) on an in-memory FhirPort, the live client pointed at the fake Graph API. */
-async function startBenchService(fhir: FakeFhir, graph: Pick<FakeGraphApi, "url" | "phoneNumberId" | "accessToken">, prefix: string): Promise<RunningService> {
+async function startBenchService(
+  fhir: FakeFhir,
+  graph: Pick<FakeGraphApi, "url" | "phoneNumberId" | "accessToken">,
+  prefix: string,
+  queues: readonly string[] = ["intake", "delivery", "audit", "webhook"],
+): Promise<RunningService> {
   const config = configSchema.parse({
     http: { port: 0 },
     log: { level: "silent" },
@@ -60,39 +67,9 @@ async function startBenchService(fhir: FakeFhir, graph: Pick<FakeGraphApi, "url"
       locations: { "Location/loc-1": { label: "Riverside Clinic", timeZone: "America/New_York" } },
       organization: { reference: "Organization/org-1", displayName: "Riverside Health" },
     },
+    workers: { queues },
   });
   return startService({ config, fhir, log: createLogger("silent"), clock: systemClock, metrics: createMetrics({ defaultMetrics: false }) });
-}
-
-/**
- * The unit-test FakeFhir scans every resource on each search; the audit worker's conditional
- * create searches by identifier once per write, which would make the bench measure the fake
- * (O(n²)). Same behaviour, with an identifier index.
- */
-class IndexedFhir extends FakeFhir {
-  private readonly byIdentifier = new Map<string, FhirResource & { id: string }>();
-
-  override put<T extends FhirResource>(resource: T): T & { id: string } {
-    const stored = super.put(resource);
-    for (const i of (stored as { identifier?: { system?: string; value?: string }[] }).identifier ?? []) {
-      this.byIdentifier.set(`${stored.resourceType}|${i.system ?? ""}|${i.value ?? ""}`, stored);
-    }
-    return stored;
-  }
-
-  override search(resourceType: string, params: Readonly<Record<string, string>>): Promise<Bundle> {
-    const keys = Object.keys(params);
-    const identifier = params.identifier;
-    if (keys.length !== 1 || identifier === undefined || !identifier.includes("|")) return super.search(resourceType, params);
-    this.calls.length = 0;
-    const hit = this.byIdentifier.get(`${resourceType}|${identifier}`);
-    return Promise.resolve({
-      resourceType: "Bundle",
-      type: "searchset",
-      total: hit === undefined ? 0 : 1,
-      entry: hit === undefined ? [] : [{ fullUrl: `${this.baseUrl}/${resourceType}/${hit.id}`, resource: hit }],
-    });
-  }
 }
 
 function seedFhir(n: number, start: Date): FakeFhir {
@@ -150,14 +127,17 @@ async function bareQueueCeiling(n: number): Promise<Throughput> {
  * End-to-end messages/s: n process-event jobs enqueued in bulk (decisions already "arrived") →
  * mapping → schedule → send worker (re-check, rate gates at 1,000/s, live client) → the fake
  * Graph API's acknowledgement. Only confirmations count; the reminders wait 6 h and are not sent.
- * The fake Graph API runs in its own process, as Meta's servers are not on our core.
+ * The fake Graph API runs in its own process, as Meta's servers are not on our core. With
+ * `auditProcess`, Communication write-back runs in a second worker process (WORKER_QUEUES=audit)
+ * instead of this one.
  */
-export async function benchDelivery(n: number): Promise<DeliveryBenchResult> {
+export async function benchDelivery(n: number, opts: { auditProcess?: boolean } = {}): Promise<DeliveryBenchResult> {
   const total = clamp(n);
   const prefix = `bench-${randomUUID()}`;
   const graph = await startGraphApiProcess();
   const fhir = seedFhir(total, new Date(Date.now() + 30 * 3_600_000));
-  const service = await startBenchService(fhir, graph, prefix);
+  const auditor = opts.auditProcess === true ? await startAuditWorkerProcess(redisUrl, prefix) : undefined;
+  const service = await startBenchService(fhir, graph, prefix, auditor !== undefined ? ["intake", "delivery", "webhook"] : undefined);
   try {
     const receivedAt = new Date().toISOString();
     // Phase 1 — notifications to queued decisions: intake runs with the delivery queue paused, so
@@ -177,6 +157,11 @@ export async function benchDelivery(n: number): Promise<DeliveryBenchResult> {
       const c = await service.queues.byName.intake.getJobCounts("completed");
       return (c.completed ?? 0) >= total;
     });
+    // The decisions' own write-backs (queued Communications) belong to this phase, not the next.
+    await until("the decisions' audit writes", async () => {
+      const c = await service.queues.byName.audit.getJobCounts("waiting", "active");
+      return (c.waiting ?? 0) + (c.active ?? 0) === 0;
+    });
     const t1 = performance.now();
     await service.queues.byName.delivery.resume();
     await until("every confirmation acknowledged", async () => (await graph.accepted()) >= total);
@@ -184,6 +169,7 @@ export async function benchDelivery(n: number): Promise<DeliveryBenchResult> {
     return { delivery: rate(total, t2 - t1), fromNotification: rate(total, t2 - t0), ceiling: await bareQueueCeiling(total) };
   } finally {
     await service.stop();
+    await auditor?.stop();
     await graph.stop();
     await cleanup(prefix);
   }
@@ -269,6 +255,8 @@ if (import.meta.url === `file://${process.argv[1] ?? ""}`) {
   const fmt = (t: Throughput) => `${Math.round(t.perSecond).toLocaleString("en-US")}/s (${t.items} in ${Math.round(t.elapsedMs)} ms)`;
   const d = await benchDelivery(n);
   process.stdout.write(`delivery: queued decisions → fake Graph ack: ${fmt(d.delivery)} | bare BullMQ add+no-op ${fmt(d.ceiling)} | target ≥ 1,000/s\n`);
+  const a = await benchDelivery(n, { auditProcess: true });
+  process.stdout.write(`delivery, audit in a second worker process: ${fmt(a.delivery)} | bare BullMQ add+no-op ${fmt(a.ceiling)} | target ≥ 1,000/s\n`);
   const s = await benchStatuses(n);
   process.stdout.write(`statuses: signed webhook batches of 100 → ledger updated: ${fmt(s.delivery)} | bare BullMQ add+no-op ${fmt(s.ceiling)} | target ≥ 3,000/s\n`);
 }

@@ -46,9 +46,16 @@ if (want("send")) {
 if (want("delivery")) {
   const d = await benchDelivery(arg("delivery", 3_000));
   row(
-    "delivery: messages/s from queued decisions to fake Graph API ack (rate limit 1,000/s)",
+    "delivery: messages/s from queued decisions to fake Graph API ack (rate limit 1,000/s; one process, every queue)",
     `${fmt(d.delivery.perSecond)}/s (${d.delivery.items} messages; from notification, intake included: ${fmt(d.fromNotification?.perSecond ?? 0)}/s)`,
     `bare BullMQ add + no-op process ${fmt(d.ceiling.perSecond)}/s`,
+    "≥ 1,000/s",
+  );
+  const split = await benchDelivery(arg("delivery", 3_000), { auditProcess: true });
+  row(
+    "delivery: the same, Communication write-back in a second worker process (WORKER_QUEUES=audit)",
+    `${fmt(split.delivery.perSecond)}/s (${split.delivery.items} messages)`,
+    `bare BullMQ add + no-op process ${fmt(split.ceiling.perSecond)}/s`,
     "≥ 1,000/s",
   );
   const st = await benchStatuses(arg("statuses", 3_000));
