@@ -13,9 +13,11 @@ export type DeliveryFields = Omit<DeliveryRecord, "state" | "history" | "sentAt"
   deadLettered?: boolean;
   /** Throttling answers so far: Meta's pair limit (131056) asks for 4^X s before try X. */
   throttled?: number;
+  /** Attempts deferred because the FHIR server could not be read (they use no retry attempt). */
+  fhirWaits?: number;
 };
 
-export type LedgerRecord = DeliveryRecord & Pick<DeliveryFields, "distinctBy" | "inFlightSince" | "deadLettered" | "throttled">;
+export type LedgerRecord = DeliveryRecord & Pick<DeliveryFields, "distinctBy" | "inFlightSince" | "deadLettered" | "throttled" | "fhirWaits">;
 
 /** Append-only status log per delivery plus a few set fields; the current state is a fold of the log. */
 export interface Ledger {

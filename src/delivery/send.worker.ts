@@ -1,7 +1,7 @@
 import { DelayedError, WaitingError, type Job } from "bullmq";
 import type { FhirResource } from "fhir/r4";
 import type { Logger } from "pino";
-import type { FhirPort } from "../fhir/fhir.port.js";
+import { FhirError, type FhirPort } from "../fhir/fhir.port.js";
 import type { Mapping } from "../mapping/mapping.js";
 import type { Clock } from "../shared/clock.js";
 import { auditJobId } from "../shared/ids.js";
@@ -44,6 +44,17 @@ export interface SendWorkerDeps {
 const notYet = new Set(["queued"]);
 
 /**
+ * An unreadable FHIR server defers the attempt instead of failing it: backing off from 2 s to at
+ * most 5 minutes, about a day in all, before it counts as a failure again (and, after the retries,
+ * lands in the dead-letter queue). Waiting is right here: the message is fine, its facts are out of reach.
+ */
+const maxFhirWaits = 300;
+export function fhirWaitMs(waits: number, random: () => number = Math.random): number {
+  const base = Math.min(300_000, 1_000 * 2 ** Math.min(waits, 9));
+  return Math.round(base * (0.75 + 0.5 * random()));
+}
+
+/**
  * One attempt at one intended message. Rule selection happened at intake; here we only re-check
  * that the decision still holds (resource, consent, opt-out, quiet hours), respect the limits, send,
  * and record. A "no" is an outcome, audited as not-done; the job completes.
@@ -81,6 +92,21 @@ export function sendMessage(deps: SendWorkerDeps) {
     throw new WaitingError();
   }
 
+  /** Run a FHIR read; when the server is unavailable, defer this attempt without using it. */
+  async function readingFhir<T>(job: Job, token: string | undefined, record: LedgerRecord, log: Logger, read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (err) {
+      if (!(err instanceof FhirError) || !err.retryable) throw err;
+      const waits = (record.fhirWaits ?? 0) + 1;
+      if (waits > maxFhirWaits) throw err;
+      await ledger.set(record.deliveryId, { fhirWaits: waits });
+      metrics.sendErrors.inc({ class: "fhir-unavailable" });
+      log.warn({ status: err.status, waits }, "FHIR server unavailable; send deferred without using an attempt");
+      return later(job, token, new Date(clock.now().getTime() + fhirWaitMs(waits)));
+    }
+  }
+
   return async (job: Job, token?: string): Promise<string> => {
     const { deliveryId } = consume("send-message", job);
     const log = deps.log.child({ deliveryId, jobId: job.id });
@@ -111,7 +137,8 @@ export function sendMessage(deps: SendWorkerDeps) {
     const halted = await deps.senderState.status();
     if (halted.halted) return holdUntilResumed(job, token);
 
-    const resource = await deps.fhir.read<FhirResource>(record.resourceRef.split("/")[0] as FhirResource["resourceType"], record.resourceRef.split("/")[1] ?? "");
+    const [resourceType, resourceId] = record.resourceRef.split("/") as [FhirResource["resourceType"], string];
+    const resource = await readingFhir(job, token, record, log, () => deps.fhir.read<FhirResource>(resourceType, resourceId));
     if (resource === undefined) return notDone(record, "resource-gone", "the triggering resource no longer exists");
     // A reminder whose moment passed while it waited (workers down, a long halt) is not sent late.
     // Only when the start is the one it was scheduled for; a moved start is "no longer applies".
@@ -128,7 +155,7 @@ export function sendMessage(deps: SendWorkerDeps) {
       return notDone(record, "no-longer-applies", "the triggering resource changed before the message was sent");
     }
 
-    const prepared = await deps.mapping.prepare(record.ruleId, resource, deps.fhir, deliveryId);
+    const prepared = await readingFhir(job, token, record, log, () => deps.mapping.prepare(record.ruleId, resource, deps.fhir, deliveryId));
     if (!prepared.ok) {
       if (prepared.patientRef !== undefined) await ledger.set(deliveryId, { patientRef: prepared.patientRef });
       return notDone(record, prepared.reason, prepared.detail);

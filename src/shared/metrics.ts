@@ -55,7 +55,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     sendErrors: new Counter({
       name: "fhir_notify_send_errors_total",
-      help: "WhatsApp send errors by class",
+      help: "Send attempts that did not reach WhatsApp's acceptance, by class (WhatsApp error classes; fhir-unavailable: deferred while FHIR could not be read)",
       labelNames: ["class"] as const,
       registers,
     }),
