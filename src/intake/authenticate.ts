@@ -41,11 +41,19 @@ export function authenticate(source: SourceConfig, req: AuthRequest): void {
   }
 }
 
+const sha256 = (value: string): Buffer => createHash("sha256").update(value, "utf8").digest();
+
+/** The configured secrets' digests, computed once: they are the same on every request. */
+const expectedDigests = new Map<string, Buffer>();
+
 /** Hashing both sides first makes the comparison constant-time even when the lengths differ. */
 function sameSecret(given: string, expected: string): boolean {
-  const a = createHash("sha256").update(given, "utf8").digest();
-  const b = createHash("sha256").update(expected, "utf8").digest();
-  return timingSafeEqual(a, b);
+  let digest = expectedDigests.get(expected);
+  if (digest === undefined) {
+    digest = sha256(expected);
+    expectedDigests.set(expected, digest);
+  }
+  return timingSafeEqual(sha256(given), digest);
 }
 
 /** Medplum sends bare lowercase hex; a `sha256=` prefix (GitHub/Meta style) is tolerated for other senders. */

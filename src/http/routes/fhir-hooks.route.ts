@@ -91,31 +91,48 @@ async function readBody(c: Context<AppEnv>, header: (name: string) => string | u
   return Buffer.concat(chunks, size);
 }
 
-/** Plain stream events: an async iterator per request costs measurably more on this hot path. */
+/** What one body read needs; kept on the request so the listeners below are shared, not made per request. */
+interface BodyRead {
+  take(chunk: Buffer): void;
+  resolve(): void;
+  reject(err: Error): void;
+}
+const bodyRead = Symbol("fhir-notify body read");
+type Reading = IncomingMessage & { [bodyRead]?: BodyRead };
+
+/*
+ * Module-level listeners (Node calls them with `this` = the request): an async iterator, or five
+ * closures, per request cost measurably more on this hot path.
+ */
+function stopReading(incoming: Reading): BodyRead | undefined {
+  const read = incoming[bodyRead];
+  incoming.off("data", onData).off("end", onEnd).off("error", onError).off("aborted", onAborted);
+  delete incoming[bodyRead];
+  return read;
+}
+function onData(this: Reading, chunk: Buffer): void {
+  try {
+    this[bodyRead]?.take(chunk);
+  } catch (err) {
+    // Over the limit: stop buffering; @hono/node-server drains or closes the rest after our 413.
+    const read = stopReading(this);
+    this.pause();
+    read?.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+function onEnd(this: Reading): void {
+  stopReading(this)?.resolve();
+}
+function onError(this: Reading, err: Error): void {
+  stopReading(this)?.reject(err);
+}
+function onAborted(this: Reading): void {
+  stopReading(this)?.reject(new Error("client aborted the request"));
+}
+
 function readIncoming(incoming: IncomingMessage, take: (chunk: Buffer) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const cleanup = () => {
-      incoming.off("data", onData).off("end", onEnd).off("error", onError).off("aborted", onAborted);
-    };
-    const onData = (chunk: Buffer) => {
-      try {
-        take(chunk);
-      } catch (err) {
-        // Over the limit: stop buffering; @hono/node-server drains or closes the rest after our 413.
-        cleanup();
-        incoming.pause();
-        reject(err instanceof Error ? err : new Error(String(err)));
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      resolve();
-    };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    const onAborted = () => onError(new Error("client aborted the request"));
+    (incoming as Reading)[bodyRead] = { take, resolve, reject };
     incoming.on("data", onData).once("end", onEnd).once("error", onError).once("aborted", onAborted);
   });
 }
