@@ -87,6 +87,8 @@ export interface IntakeBenchResult {
   intake: Measured;
   /** intake/ceiling throughput of each round, in order. */
   ratios: number[];
+  /** The median of those: each round pairs two runs under the same machine load. */
+  ratio: number;
 }
 
 const median = (xs: readonly number[]): number => {
@@ -113,7 +115,7 @@ function medianOf(runs: readonly Measured[]): Measured {
  * Ceiling and intake in alternating rounds, so both see the same machine weather; each figure is
  * the median over the rounds.
  */
-export async function benchIntake(requests = 10_000, rounds = 3): Promise<IntakeBenchResult> {
+export async function benchIntake(requests = 10_000, rounds = 5): Promise<IntakeBenchResult> {
   // Warm both paths once so JIT and connection setup do not count.
   await ceiling(500);
   await intake(500);
@@ -123,5 +125,6 @@ export async function benchIntake(requests = 10_000, rounds = 3): Promise<Intake
     c.push(await ceiling(requests));
     i.push(await intake(requests));
   }
-  return { ceiling: medianOf(c), intake: medianOf(i), ratios: i.map((x, r) => x.perSecond / c[r]!.perSecond) };
+  const ratios = i.map((x, r) => x.perSecond / c[r]!.perSecond);
+  return { ceiling: medianOf(c), intake: medianOf(i), ratios, ratio: median(ratios) };
 }
