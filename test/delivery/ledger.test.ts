@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { createLedger, type DeliveryFields } from "../../src/delivery/ledger.js";
+import { createLedger } from "../../src/delivery/ledger.js";
+import { confirmationFields } from "../fixtures/delivery-record.js";
 import { ownedRedisPrefix, testRedisUrl } from "../support/redis-prefix.js";
 
 function connect(): Redis {
@@ -11,19 +12,7 @@ function connect(): Redis {
   return redis;
 }
 
-const fieldsFor = (n: number): DeliveryFields => ({
-  deliveryId: `dlv_ehr_appointment-booked_Appointment_a${n}_0123456789abcdef`,
-  source: "ehr",
-  ruleId: "appointment-booked",
-  rulesHash: "h1",
-  templateName: "appointment_confirmation_v1",
-  category: "notification",
-  resourceRef: `Appointment/a${n}`,
-  resourceVersion: "1",
-  createdAt: "2026-11-25T10:00:00.000Z",
-  updatedAt: "2026-11-25T10:00:00.000Z",
-  inFlightSince: "2026-11-25T10:00:01.000Z",
-});
+const fieldsFor = (n: number) => confirmationFields(n, { inFlightSince: "2026-11-25T10:00:01.000Z" });
 
 describe("recording WhatsApp's acceptance of a send", () => {
   it("stores the event and the wamid, indexes the wamid, clears the in-flight mark and settles the pending entry", async () => {

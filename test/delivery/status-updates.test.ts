@@ -1,6 +1,7 @@
 import { Redis } from "ioredis";
 import { describe, expect, it, onTestFinished } from "vitest";
-import { createLedger, type DeliveryFields } from "../../src/delivery/ledger.js";
+import { createLedger } from "../../src/delivery/ledger.js";
+import { confirmationFields } from "../fixtures/delivery-record.js";
 import { createQueues, type Queues } from "../../src/delivery/queues.js";
 import { createStatusUpdates } from "../../src/delivery/status-updates.js";
 import { createWebhookIntake } from "../../src/delivery/webhook-intake.js";
@@ -27,17 +28,7 @@ function setup() {
   return { queues, ledger, deps, updates: createStatusUpdates(deps) };
 }
 
-const delivery = (n: number): DeliveryFields => ({
-  deliveryId: `dlv_ehr_appointment-booked_Appointment_a${n}_0123456789abcdef`,
-  source: "ehr",
-  ruleId: "appointment-booked",
-  rulesHash: "h1",
-  templateName: "appointment_confirmation_v1",
-  category: "notification",
-  resourceRef: `Appointment/a${n}`,
-  createdAt: "2026-11-25T09:59:00.000Z",
-  updatedAt: "2026-11-25T09:59:00.000Z",
-});
+const delivery = (n: number) => confirmationFields(n);
 
 /** A delivery WhatsApp accepted, as the send worker leaves it. */
 async function accepted(ledger: ReturnType<typeof createLedger>, n: number): Promise<{ deliveryId: string; wamid: string; parked: string[] }> {
