@@ -32,6 +32,7 @@ import { liveCredentials } from "./delivery/whatsapp/whatsapp.config.js";
 import type { WhatsAppSender } from "./delivery/whatsapp/whatsapp.port.js";
 import { writeCommunication } from "./audit/write-communication.worker.js";
 import { createIntake } from "./intake/accept.js";
+import { checkHeartbeats, heartbeatCheckEveryMs } from "./intake/heartbeat-check.js";
 import { processEvent } from "./intake/process-event.worker.js";
 import { createResourceStateStore } from "./intake/resource-state.js";
 import { createGapTracker } from "./intake/gap-tracker.js";
@@ -283,12 +284,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const poller = createPoller({ fhir, redis, prefix, log });
       const recovery = createRecovery({ baseUrl: fhirBaseUrl, fetchBundle: (u) => fhir.fetchPage(u), poller, log });
       const catchUp = catchUpWorker({ sources, poller, recovery, intake, log });
+      const heartbeats = checkHeartbeats({ sources, gaps, queues, clock, log, metrics });
       const expiryDeps = { ledger, queues, clock, log, metrics };
       const expireOne = checkExpiry(expiryDeps);
       const sweep = sweepExpired(expiryDeps);
       const processors: Record<WorkerQueue, Processor> = {
         intake: async (job: Job) => {
           if (job.name === "catch-up") return catchUp(job);
+          if (job.name === "check-heartbeats") return heartbeats();
           return processEvent({ fhir, mapping, scheduler, ledger, state: createResourceStateStore(redis, prefix), clock, log, metrics })(job);
         },
         delivery: sendMessage({
@@ -346,6 +349,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
       // One scheduler across all worker processes (BullMQ keeps one per id): upserting is idempotent.
       if (served.includes("webhook")) await queues.schedule("sweep-expiry", "sweep-expiry", 60_000, {});
+      const heartbeatEvery = heartbeatCheckEveryMs(sources);
+      if (served.includes("intake") && heartbeatEvery !== undefined) await queues.schedule("check-heartbeats", "check-heartbeats", heartbeatEvery, {});
       for (const [name, cfg] of Object.entries(sources)) {
         if (cfg.mode !== "poll" || !served.includes("intake")) continue;
         await queues.schedule(`poll-${name}`, "catch-up", cfg.pollIntervalSeconds * 1000, { source: name, reason: "poll", receivedAt: clock.now().toISOString() });

@@ -54,6 +54,13 @@ export const jobCatalog = {
       })
       .strict(),
   },
+  /** On a schedule when a source sets subscription.heartbeatSeconds: find topic subscriptions gone silent. */
+  "check-heartbeats": {
+    queue: "intake",
+    attempts: 3,
+    backoffMs: 1_000,
+    data: z.object({}).strict(),
+  },
   "send-message": {
     queue: "delivery",
     attempts: 6,

@@ -91,6 +91,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ["source", "status"] as const,
       registers,
     }),
+    heartbeatsMissed: new Counter({
+      name: "fhir_notify_subscription_heartbeats_missed_total",
+      help: "Checks that found a topic subscription silent for more than 1.5 heartbeat periods (each queues a catch-up search)",
+      labelNames: ["source"] as const,
+      registers,
+    }),
     subscriptionCheckFailures: new Counter({
       name: "fhir_notify_subscription_check_failures_total",
       help: "Failed attempts to list our Subscriptions on the FHIR server",
