@@ -281,7 +281,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     if (role !== "api") {
       const workerConnection = { url: redisTarget.url, maxRetriesPerRequest: null };
       const scheduler = createScheduler({ queues, ledger, clock, log, rulesHash: mapping.rulesHash, dryRun: outbox !== undefined });
-      const poller = createPoller({ fhir, redis, prefix, log });
+      const poller = createPoller({ fhir, baseUrl: fhirBaseUrl, redis, prefix, log });
       const recovery = createRecovery({ baseUrl: fhirBaseUrl, fetchBundle: (u) => fhir.fetchPage(u), poller, log });
       const catchUp = catchUpWorker({ sources, poller, recovery, intake, log });
       const heartbeats = checkHeartbeats({ sources, gaps, queues, clock, log, metrics });

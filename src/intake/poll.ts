@@ -18,7 +18,7 @@ const pageSize = "100";
 // A server that keeps handing out next links (or loops) must not keep a worker busy forever.
 const maxPages = 500;
 
-export function createPoller(deps: { fhir: FhirPort; redis: Redis; prefix: string; log: Logger }): Poller {
+export function createPoller(deps: { fhir: FhirPort; baseUrl: string; redis: Redis; prefix: string; log: Logger }): Poller {
   const cursorKey = (source: string, type: string) => `${deps.prefix}:intake:poll-cursor:${source}:${type}`;
 
   /** Without a cursor, start at the server's newest change instead of replaying the whole history as new. */
@@ -52,8 +52,30 @@ export function createPoller(deps: { fhir: FhirPort; redis: Redis; prefix: strin
       visited.add(next);
       page = await deps.fhir.fetchPage(next);
     }
+    if (cfg.historyDeletes && cursor !== undefined) events.push(...(await deletedSince(source, type, params._lastUpdated!.slice(2), receivedAt, seen)));
     // Only after the last page: a pass that fails halfway starts again from the old cursor.
     if (newest !== undefined && newest !== cursor) await deps.redis.set(cursorKey(source, type), newest);
+    return events;
+  }
+
+  /** Deletes since `since` from the type's history (a search never returns a deleted resource). */
+  async function deletedSince(source: string, type: string, since: string, receivedAt: string, seen: Set<string>): Promise<ResourceEvent[]> {
+    const events: ResourceEvent[] = [];
+    let page = await deps.fhir.fetchPage(`${deps.baseUrl.replace(/\/+$/, "")}/${type}/_history?_since=${encodeURIComponent(since)}&_count=${pageSize}`);
+    const visited = new Set<string>();
+    for (let pages = 1; ; pages++) {
+      for (const deleted of deletesOf(page, type)) {
+        const key = `${type}/${deleted.id}/deleted`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        events.push({ source, resourceType: type, id: deleted.id, ...(deleted.versionId !== undefined ? { versionId: deleted.versionId } : {}), interaction: "delete", receivedAt, shape: "poll" });
+      }
+      const next = page.link?.find((l) => l.relation === "next")?.url;
+      if (next === undefined) break;
+      if (visited.has(next) || pages >= maxPages) throw new Error("history paging did not terminate");
+      visited.add(next);
+      page = await deps.fhir.fetchPage(next);
+    }
     return events;
   }
 
@@ -85,6 +107,23 @@ function entriesOf(bundle: Bundle, type: string): Found[] {
     if (r?.resourceType !== type || r.id === undefined || !isFhirId(r.id)) return [];
     if (e.search?.mode !== undefined && e.search.mode !== "match") return [];
     return [r as Found];
+  });
+}
+
+/**
+ * History entries of deletes carry no resource: request DELETE with url `Type/id`, the version in
+ * response.etag (W/"4"). The id comes from the request url, else from fullUrl.
+ */
+function deletesOf(bundle: Bundle, type: string): Array<{ id: string; versionId?: string }> {
+  return (bundle.entry ?? []).flatMap((e) => {
+    if (e.request?.method !== "DELETE") return [];
+    const path = (e.request.url ?? "").split("?")[0] ?? "";
+    const fromUrl = path.split("/");
+    const fromFull = (e.fullUrl ?? "").split("/");
+    const id = fromUrl[0] === type ? fromUrl[1] : fromFull[fromFull.length - 2] === type ? fromFull[fromFull.length - 1] : undefined;
+    if (id === undefined || !isFhirId(id)) return [];
+    const version = /^(?:W\/)?"([^"]+)"$/.exec(e.response?.etag ?? "")?.[1];
+    return [{ id, ...(version !== undefined && isFhirId(version) ? { versionId: version } : {}) }];
   });
 }
 

@@ -55,6 +55,12 @@ export const sourceConfigSchema = z
     /** Catch-up searches start this far before the cursor, for transactions that commit late (reference §7). */
     overlapSeconds: z.number().int().min(0).max(3600).default(120),
     recoverWith: z.enum(["$events", "search"]).default("search"),
+    /**
+     * Catch-up passes also read `[Type]/_history?_since=` to find deletes, which a search cannot
+     * return. Only for servers with type-level history (HAPI, Smile CDR, Azure); without it deletes
+     * are seen through status (cancelled, entered-in-error) only.
+     */
+    historyDeletes: z.boolean().default(false),
     /** A proven gap in topic event numbers waits this long for late, out-of-order events before recovery (reference §5.6). */
     gapGraceSeconds: z.number().min(0).max(600).default(5),
   })

@@ -121,6 +121,7 @@ describe("source config", () => {
       subscription: { style: "none", payload: "id-only" },
       overlapSeconds: 120,
       recoverWith: "search",
+      historyDeletes: false,
       gapGraceSeconds: 5,
     });
   });

@@ -53,6 +53,7 @@ function searchset(resources: readonly FhirResource[], next?: string): Bundle {
 
 const cfg = sourceConfigSchema.parse({ auth: { type: "none" }, mode: "poll", resourceTypes: ["Appointment"], overlapSeconds: 120 });
 const receivedAt = "2025-03-04T09:30:00.000Z";
+const baseUrl = "https://fhir.example.org/fhir";
 const log = createLogger("silent");
 const cursorKey = (prefix: string, type = "Appointment") => `${prefix}:intake:poll-cursor:ehr:${type}`;
 
@@ -61,7 +62,7 @@ describe("poller", () => {
     const prefix = ownedRedisPrefix(redis);
     const fhir = new PagedFhir();
     await redis.set(cursorKey(prefix), "2025-03-04T09:00:00Z");
-    await createPoller({ fhir, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt);
+    await createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt);
     expect(fhir.searches).toEqual([{ type: "Appointment", params: { _sort: "_lastUpdated", _count: "100", _lastUpdated: "ge2025-03-04T08:58:00.000Z" } }]);
   });
 
@@ -70,7 +71,7 @@ describe("poller", () => {
     const fhir = new PagedFhir();
     fhir.newest = appointment("apt-9", "2", "2025-03-04T09:10:00.000Z");
     fhir.firstPages.set("Appointment", searchset([appointment("apt-9", "2", "2025-03-04T09:10:00.000Z")]));
-    const events = await createPoller({ fhir, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt);
+    const events = await createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt);
     expect(fhir.searches[0]?.params).toEqual({ _sort: "-_lastUpdated", _count: "1" });
     expect(fhir.searches[1]?.params._lastUpdated).toBe("ge2025-03-04T09:08:00.000Z");
     expect(events).toEqual([{ source: "ehr", resourceType: "Appointment", id: "apt-9", versionId: "2", interaction: "unknown", receivedAt, shape: "poll" }]);
@@ -85,7 +86,7 @@ describe("poller", () => {
     // The same version shows up again on the next page (the overlap, or an unstable sort): returned once.
     fhir.pages.set(next, searchset([appointment("apt-2", "1", "2025-03-04T09:02:30.500Z"), appointment("apt-3", "7", "2025-03-04T09:05:12.345Z")]));
 
-    const events = await createPoller({ fhir, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt);
+    const events = await createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt);
 
     expect(fhir.fetched).toEqual([next]);
     expect(events.map((e) => `${e.id}@${e.versionId}`)).toEqual(["apt-1@4", "apt-2@1", "apt-3@7"]);
@@ -100,7 +101,7 @@ describe("poller", () => {
     fhir.firstPages.set("Appointment", searchset([appointment("apt-1", "4", "2025-03-04T09:20:00.000Z")], next));
     fhir.failing.add(next);
 
-    await expect(createPoller({ fhir, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt)).rejects.toBeInstanceOf(FhirError);
+    await expect(createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt)).rejects.toBeInstanceOf(FhirError);
     expect(await redis.get(cursorKey(prefix))).toBe("2025-03-04T09:00:00Z");
   });
 
@@ -113,7 +114,7 @@ describe("poller", () => {
     fhir.firstPages.set("Appointment", searchset([appointment("apt-1", "4", "2025-03-04T09:20:00.000Z")]));
     fhir.failing.add("DiagnosticReport");
 
-    const events = await createPoller({ fhir, redis, prefix, log }).pollOnce("ehr", both, receivedAt);
+    const events = await createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", both, receivedAt);
     expect(events.map((e) => e.id)).toEqual(["apt-1"]);
     expect(await redis.get(cursorKey(prefix))).toBe("2025-03-04T09:20:00.000Z");
     expect(await redis.get(cursorKey(prefix, "DiagnosticReport"))).toBe("2025-03-04T09:00:00Z");
@@ -123,7 +124,7 @@ describe("poller", () => {
     const prefix = ownedRedisPrefix(redis);
     const fhir = new PagedFhir();
     await redis.set(cursorKey(prefix), "2025-03-04T09:00:00Z");
-    expect(await createPoller({ fhir, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt)).toEqual([]);
+    expect(await createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt)).toEqual([]);
     expect(await redis.get(cursorKey(prefix))).toBe("2025-03-04T09:00:00Z");
   });
 
@@ -137,7 +138,7 @@ describe("poller", () => {
       { resource: { resourceType: "OperationOutcome", issue: [{ severity: "warning", code: "processing" }] }, search: { mode: "outcome" } },
     );
     fhir.firstPages.set("Appointment", page);
-    const events = await createPoller({ fhir, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt);
+    const events = await createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt);
     expect(events.map((e) => `${e.resourceType}/${e.id}`)).toEqual(["Appointment/apt-1"]);
     expect(await redis.get(cursorKey(prefix))).toBe("2025-03-04T09:01:00.000Z");
   });
@@ -149,7 +150,53 @@ describe("poller", () => {
     const loop = "https://fhir.example.org/fhir/Appointment?_page=2";
     fhir.firstPages.set("Appointment", searchset([appointment("apt-1", "1", "2025-03-04T09:01:00.000Z")], loop));
     fhir.pages.set(loop, searchset([appointment("apt-2", "1", "2025-03-04T09:02:00.000Z")], loop));
-    await expect(createPoller({ fhir, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt)).rejects.toThrow("did not terminate");
+    await expect(createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt)).rejects.toThrow("did not terminate");
     expect(await redis.get(cursorKey(prefix))).toBe("2025-03-04T09:00:00Z");
+  });
+
+  it("finds deletes in the type's history since the cursor when the source says the server has it", async () => {
+    const prefix = ownedRedisPrefix(redis);
+    const fhir = new PagedFhir();
+    await redis.set(cursorKey(prefix), "2025-03-04T09:00:00Z");
+    fhir.firstPages.set("Appointment", searchset([appointment("apt-1", "4", "2025-03-04T09:20:00.000Z")]));
+    const history = `${baseUrl}/Appointment/_history?_since=2025-03-04T08%3A58%3A00.000Z&_count=100`;
+    const page2 = `${baseUrl}?_getpages=h1&_getpagesoffset=2`;
+    // A HAPI-style history page: deletes carry no resource, only the request and the new version's ETag.
+    fhir.pages.set(history, {
+      resourceType: "Bundle",
+      type: "history",
+      link: [{ relation: "next", url: page2 }],
+      entry: [
+        { fullUrl: `${baseUrl}/Appointment/apt-1`, resource: appointment("apt-1", "4", "2025-03-04T09:20:00.000Z"), request: { method: "PUT", url: "Appointment/apt-1" }, response: { status: "200 OK", etag: 'W/"4"' } },
+        { fullUrl: `${baseUrl}/Appointment/apt-7`, request: { method: "DELETE", url: "Appointment/apt-7" }, response: { status: "204 No Content", etag: 'W/"3"' } },
+      ],
+    });
+    fhir.pages.set(page2, {
+      resourceType: "Bundle",
+      type: "history",
+      entry: [
+        { fullUrl: `${baseUrl}/Appointment/apt-8`, request: { method: "DELETE", url: "Appointment/apt-8/_history/2" }, response: { status: "204 No Content" } },
+        { request: { method: "DELETE", url: "Appointment/not a valid id" }, response: { status: "204 No Content" } },
+      ],
+    });
+
+    const events = await createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", { ...cfg, historyDeletes: true }, receivedAt);
+
+    expect(fhir.fetched).toEqual([history, page2]);
+    expect(events.map((e) => `${e.interaction} ${e.id}@${e.versionId ?? "-"}`)).toEqual(["unknown apt-1@4", "delete apt-7@3", "delete apt-8@-"]);
+    expect(await redis.get(cursorKey(prefix))).toBe("2025-03-04T09:20:00.000Z");
+  });
+
+  it("keeps the cursor when the history read fails, and reads no history unless configured", async () => {
+    const prefix = ownedRedisPrefix(redis);
+    const fhir = new PagedFhir();
+    await redis.set(cursorKey(prefix), "2025-03-04T09:00:00Z");
+    fhir.firstPages.set("Appointment", searchset([appointment("apt-1", "4", "2025-03-04T09:20:00.000Z")]));
+
+    await expect(createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", { ...cfg, historyDeletes: true }, receivedAt)).rejects.toBeInstanceOf(FhirError);
+    expect(await redis.get(cursorKey(prefix))).toBe("2025-03-04T09:00:00Z");
+
+    await createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt);
+    expect(fhir.fetched.filter((u) => u.includes("_history"))).toHaveLength(1);
   });
 });
