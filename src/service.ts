@@ -324,7 +324,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
             case "check-expiry":
               return expireOne(job);
             default:
-              return handleInbound({ fhir, ledger, optOuts, audit: config.audit, organizationRef: mappingConfig.organization.reference, log })(job);
+              return handleInbound({ fhir, ledger, optOuts, audit: config.audit, organizationRef: mappingConfig.organization.reference, consent: mappingConfig.consent, log })(job);
           }
         },
       };

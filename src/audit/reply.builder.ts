@@ -1,4 +1,4 @@
-import type { AppointmentResponse, Task } from "fhir/r4";
+import type { AppointmentResponse, Consent, Task } from "fhir/r4";
 import type { AuditOptions } from "./audit.config.js";
 import { relativeReference } from "./communication.builder.js";
 
@@ -60,5 +60,32 @@ export function buildRescheduleTask(
     authoredOn: new Date(authoredOn).toISOString(),
     requester: patient,
     ...(owner !== undefined ? { owner } : {}),
+  };
+}
+
+/**
+ * A STOP, recorded as the patient's withdrawal (mapping.consent.onOptOut: record-deny): an active
+ * Consent in the WhatsApp-logistics category whose provision denies from the moment of the STOP.
+ * The consent check lets a deny win over any permit, so this ends messages from every system that
+ * reads it. R4 requires a policy: the v3 OPTOUT directive.
+ */
+export function buildOptOutConsent(
+  optOut: { inboundWamid: string; patientRef: string; at: string; categorySystem: string; categoryCode: string; organizationRef?: string },
+  opts: AuditOptions,
+): Consent {
+  const at = Date.parse(optOut.at);
+  if (Number.isNaN(at)) throw new RangeError("at must be an ISO date-time");
+  const when = new Date(at).toISOString();
+  return {
+    resourceType: "Consent",
+    identifier: [{ system: opts.inboundIdSystem, value: optOut.inboundWamid }],
+    status: "active",
+    scope: { coding: [{ system: "http://terminology.hl7.org/CodeSystem/consentscope", code: "patient-privacy" }] },
+    category: [{ coding: [{ system: optOut.categorySystem, code: optOut.categoryCode }] }],
+    patient: relativeReference(optOut.patientRef, ["Patient"], "patientRef"),
+    dateTime: when,
+    ...(optOut.organizationRef !== undefined ? { organization: [relativeReference(optOut.organizationRef, ["Organization"], "organizationRef")] } : {}),
+    policyRule: { coding: [{ system: "http://terminology.hl7.org/CodeSystem/v3-ActCode", code: "OPTOUT" }], text: "Replied STOP to WhatsApp messages" },
+    provision: { type: "deny", period: { start: when } },
   };
 }

@@ -4,7 +4,8 @@ import type { Logger } from "pino";
 import type { FhirPort } from "../fhir/fhir.port.js";
 import type { AuditOptions } from "../audit/audit.config.js";
 import { buildInboundCommunication, type ReplyAction } from "../audit/communication.builder.js";
-import { buildAppointmentResponse, buildRescheduleTask } from "../audit/reply.builder.js";
+import { buildAppointmentResponse, buildOptOutConsent, buildRescheduleTask } from "../audit/reply.builder.js";
+import type { MappingConfig } from "../mapping/mapping.config.js";
 import type { Ledger } from "./ledger.js";
 import type { OptOutStore } from "./opt-out.js";
 import { consume } from "./queues.js";
@@ -15,6 +16,8 @@ export interface RepliesDeps {
   optOuts: OptOutStore;
   audit: AuditOptions;
   organizationRef: string | undefined;
+  /** With onOptOut record-deny, a STOP also becomes a deny Consent. */
+  consent: MappingConfig["consent"];
   log: Logger;
 }
 
@@ -46,6 +49,12 @@ export function handleInbound(deps: RepliesDeps) {
         ),
         data.inboundId,
       );
+      if (deps.consent.onOptOut === "record-deny") {
+        const { categorySystem, categoryCode } = deps.consent;
+        const consent = { inboundWamid: data.inboundId, patientRef, at: data.receivedAt, categorySystem, categoryCode };
+        await createOnce(buildOptOutConsent({ ...consent, ...(deps.organizationRef ? { organizationRef: deps.organizationRef } : {}) }, deps.audit), data.inboundId);
+        log.info({ event: "opt-out-consent" }, "opt-out recorded as a deny Consent");
+      }
       return "opted out";
     }
     if (data.action === "other") return "ignored";

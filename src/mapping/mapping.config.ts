@@ -72,8 +72,19 @@ export const mappingConfigSchema = z
         categoryCode: z.string().min(1).default("whatsapp-logistics"),
         tagSystem: z.string().min(1).default("https://fhir-notify.dev/fhir/CodeSystem/consent-category"),
         tagCode: z.string().min(1).default("whatsapp-logistics"),
+        /**
+         * What a STOP does besides the opt-out fhir-notify always keeps: record-deny also creates an
+         * active Consent (the category above) whose provision denies from that moment, so the FHIR
+         * server and other systems see the withdrawal. Only with mode consent-resource.
+         */
+        onOptOut: z.enum(["none", "record-deny"]).default("none"),
       })
       .strict()
+      .superRefine((c, ctx) => {
+        if (c.onOptOut === "record-deny" && c.mode !== "consent-resource") {
+          ctx.addIssue({ code: "custom", path: ["onOptOut"], message: "record-deny needs mode consent-resource" });
+        }
+      })
       .prefault({}),
     reminder: z
       .object({

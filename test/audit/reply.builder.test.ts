@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { auditConfigSchema } from "../../src/audit/audit.config.js";
-import { buildAppointmentResponse, buildRescheduleTask } from "../../src/audit/reply.builder.js";
+import { buildAppointmentResponse, buildOptOutConsent, buildRescheduleTask } from "../../src/audit/reply.builder.js";
 import { r4Errors } from "./r4-validation.js";
 
 const opts = auditConfigSchema.parse({});
@@ -53,5 +53,34 @@ describe("buildRescheduleTask", () => {
 
   it("refuses an authoredOn that is not a date-time", () => {
     expect(() => buildRescheduleTask({ ...tap, authoredOn: "tomorrow" }, opts)).toThrow(/^authoredOn must be an ISO date-time$/);
+  });
+});
+
+describe("buildOptOutConsent", () => {
+  const stop = {
+    inboundWamid: tap.inboundWamid,
+    patientRef: "Patient/pat-1001",
+    at: "2026-11-25T16:04:05Z",
+    categorySystem: "https://fhir-notify.dev/fhir/CodeSystem/consent-category",
+    categoryCode: "whatsapp-logistics",
+    organizationRef: "Organization/hospital-main",
+  };
+
+  it("records the withdrawal as a valid R4 Consent that denies from the STOP on, keyed by the inbound message id", () => {
+    const consent = buildOptOutConsent(stop, opts);
+    expect(consent).toMatchObject({
+      status: "active",
+      identifier: [{ system: opts.inboundIdSystem, value: tap.inboundWamid }],
+      patient: { reference: "Patient/pat-1001" },
+      organization: [{ reference: "Organization/hospital-main" }],
+      dateTime: "2026-11-25T16:04:05.000Z",
+      provision: { type: "deny", period: { start: "2026-11-25T16:04:05.000Z" } },
+    });
+    expect(r4Errors(consent)).toEqual([]);
+  });
+
+  it("refuses a time that is not a date-time and a patient reference of another type", () => {
+    expect(() => buildOptOutConsent({ ...stop, at: "yesterday" }, opts)).toThrow(RangeError);
+    expect(() => buildOptOutConsent({ ...stop, patientRef: "Practitioner/p1" }, opts)).toThrow();
   });
 });

@@ -20,6 +20,14 @@ describe("mappingConfigSchema", () => {
     });
   });
 
+  it("records an opt-out as a deny Consent only where consent lives in Consent resources", () => {
+    expect(mappingConfigSchema.parse({}).consent.onOptOut).toBe("none");
+    expect(mappingConfigSchema.parse({ consent: { onOptOut: "record-deny" } }).consent.onOptOut).toBe("record-deny");
+    const wrong = mappingConfigSchema.safeParse({ consent: { mode: "patient-tag", onOptOut: "record-deny" } });
+    expect(wrong.success).toBe(false);
+    expect(wrong.error?.issues[0]).toMatchObject({ path: ["consent", "onOptOut"], message: "record-deny needs mode consent-resource" });
+  });
+
   it("rejects unknown keys, which are usually typos", () => {
     expect(mappingConfigSchema.safeParse({ reminders: { leadHours: 24 } }).success).toBe(false);
     expect(mappingConfigSchema.safeParse({ locations: { "Location/a": { label: "A", tz: "UTC" } } }).success).toBe(false);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { AppointmentResponse, Communication, Task } from "fhir/r4";
+import type { AppointmentResponse, Communication, Consent, Task } from "fhir/r4";
 import type { AcceptedMessage } from "../../fakes/graph-api.server.js";
 import { waitFor } from "../../support/wait-for.js";
 import {
@@ -119,6 +119,37 @@ describe("patient replies on WhatsApp, written back to FHIR", () => {
     const second = await post(service, bookedAppointment(seed, "Dermatology check", 21));
     const blocked = await waitForCommunication(service, `Appointment/${second.id}`, "the blocked Communication", (c) => c.status === "not-done");
     expect(blocked.statusReason?.coding).toEqual([{ system: notDoneReasonSystem, code: "patient-objection" }]);
+    expect(graph.sentTo(message.to)).toBe(1);
+  });
+
+  it("also records STOP as a deny Consent when the site asks for it, once however often Meta repeats it", async () => {
+    const { service, graph } = await startLiveService({ mapping: { consent: { onOptOut: "record-deny" } } });
+    const seed = service.sandboxSeed!;
+    const first = await post(service, bookedAppointment(seed));
+    const message = await waitFor("the confirmation at the Graph API", () => graph.records[0]);
+    await waitForCommunication(service, `Appointment/${first.id}`, "the confirmation's Communication", (c) => c.status === "in-progress");
+    await waitUntilIdle(service);
+
+    const stopId = "wamid.HBgLMTIwMjU1NTAxMjMVAgASGBQ3QUY5RTFCMkM0RDZFOEYwQTJCNAA=";
+    const stop = { from: message.to, id: stopId, timestamp: now(), type: "text", text: { body: "BAJA" } };
+    await postInbound(service, graph.phoneNumberId, stop);
+    await postInbound(service, graph.phoneNumberId, stop);
+    await waitUntilIdle(service);
+
+    const consents = await byIdentifier<Consent>(service, "Consent", inboundIdSystem, stopId);
+    expect(consents).toHaveLength(1);
+    expect(consents[0]).toMatchObject({
+      status: "active",
+      patient: { reference: `Patient/${seed.patientId}` },
+      category: [{ coding: [{ system: "https://fhir-notify.dev/fhir/CodeSystem/consent-category", code: "whatsapp-logistics" }] }],
+      provision: { type: "deny" },
+    });
+    expect(JSON.stringify(consents[0])).not.toContain(message.to);
+    expectValidR4(consents[0]!);
+
+    // The withdrawal is what the consent check now finds: the next booking is not sent.
+    const second = await post(service, bookedAppointment(seed, "Dermatology check", 21));
+    await waitForCommunication(service, `Appointment/${second.id}`, "the blocked Communication", (c) => c.status === "not-done");
     expect(graph.sentTo(message.to)).toBe(1);
   });
 });
