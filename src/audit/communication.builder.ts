@@ -58,6 +58,8 @@ function notDoneReason(reason: NotDoneReason | undefined, vendorCode: number | u
       return { code: "system-error", text: "No approved template exists for the patient's language" };
     case "phi-guard":
       return { code: "system-error", text: "The message was blocked by the protected-information guard" };
+    case "missing-value":
+      return { code: "system-error", text: "A value the message needs is not on record or not configured" };
     case "sender-halted":
       return { code: "system-error", text: "Sending was halted for the sending phone number" };
     case "system-error":

@@ -24,6 +24,8 @@ export type NotDoneReason =
   | "invalid-phone-number"
   | "no-template-for-language"
   | "phi-guard"
+  /** A slot had no value: e.g. a Location without a configured public label. */
+  | "missing-value"
   | "patient-inactive"
   | "no-patient"
   | "resource-gone"

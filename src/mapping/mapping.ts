@@ -194,7 +194,7 @@ export function createMapping(set: MappingSet, site: MappingConfig, clock: Clock
       for (const slot of message.slots) {
         const raw = renderSlot(slot, slotCtx);
         const value = raw === undefined ? undefined : sanitiseParameter(raw, maxLength[slot]);
-        if (value === undefined) return { ok: false, reason: "phi-guard", detail: "a template value was missing or empty", patientRef };
+        if (value === undefined) return { ok: false, reason: "missing-value", detail: "a template value was missing or empty", patientRef };
         values.push(value);
       }
       const sensitive = sensitiveValues([resource, patient, refs.location, refs.practitioner, refs.prescription]);

@@ -137,6 +137,7 @@ describe("buildCommunication", () => {
       "invalid-phone-number": "invalid-phone-number",
       "no-template-for-language": "system-error",
       "phi-guard": "system-error",
+      "missing-value": "system-error",
       "patient-inactive": "unknown",
       "no-patient": "unknown",
       "resource-gone": "unknown",

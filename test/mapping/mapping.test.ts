@@ -313,7 +313,7 @@ describe("not sending", () => {
 
   it("blocks the message instead of sending a gap when the Location has no configured label", async () => {
     const p = await testMapping(testSite({ locations: {} })).prepare("appointment-booked", loadFixture("Appointment", "booked-en-chicago"), testFhir(), "dlv_x");
-    expect(p).toMatchObject({ ok: false, reason: "phi-guard", detail: "a template value was missing or empty" });
+    expect(p).toMatchObject({ ok: false, reason: "missing-value", detail: "a template value was missing or empty" });
   });
 
   it("blocks a configured label that repeats the clinical service (leak guard)", async () => {
