@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, Socket } from "node:net";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { ConfigError } from "../config/load-config.js";
 
 export interface RedisTarget {
@@ -50,9 +50,14 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Which redis-server of ours owns the data dir: left behind only if we were killed (SIGKILL). */
+const ownerFile = "fhir-notify-redis.json";
+
 export async function startEmbeddedRedis(dataDir: string): Promise<RedisTarget> {
   const dir = resolve(dataDir);
   mkdirSync(dir, { recursive: true });
+  // Two servers must never share one AOF directory: stop one a killed run left behind first.
+  await stopLeftover(dir);
   const port = await freePort();
   let child: ChildProcess;
   try {
@@ -68,10 +73,14 @@ export async function startEmbeddedRedis(dataDir: string): Promise<RedisTarget> 
   const url = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     if (await answersPing("127.0.0.1", port, 200)) {
+      writeFileSync(join(dir, ownerFile), JSON.stringify({ pid: child.pid, port }));
       return {
         url,
         origin: "embedded",
-        stop: () => stopChild(child),
+        stop: async () => {
+          await stopChild(child);
+          rmSync(join(dir, ownerFile), { force: true });
+        },
       };
     }
     if (child.exitCode !== null) break;
@@ -81,13 +90,35 @@ export async function startEmbeddedRedis(dataDir: string): Promise<RedisTarget> 
   throw new ConfigError(`redis: the embedded redis-server did not start on port ${port} (data dir ${dataDir})`);
 }
 
+/** A redis-server recorded in the data dir that still answers on its port is ours: stop it (it flushes its AOF on SIGTERM). */
+async function stopLeftover(dir: string): Promise<void> {
+  let owner: { pid?: unknown; port?: unknown };
+  try {
+    owner = JSON.parse(readFileSync(join(dir, ownerFile), "utf8")) as { pid?: unknown; port?: unknown };
+  } catch {
+    return;
+  }
+  const { pid, port } = owner;
+  if (typeof pid === "number" && typeof port === "number" && (await answersPing("127.0.0.1", port, 200))) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // Gone meanwhile, or not ours to signal: the port check below decides.
+    }
+    for (let i = 0; i < 100 && (await answersPing("127.0.0.1", port, 200)); i++) await new Promise((r) => setTimeout(r, 50));
+  }
+  rmSync(join(dir, ownerFile), { force: true });
+}
+
 function spawnRedis(dir: string, port: number): Promise<ChildProcess> {
   return new Promise((done, fail) => {
     const child = spawn(
       "redis-server",
       // AOF on: queued notifications and delayed reminders must survive a restart.
       ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--appendonly", "yes", "--save", "", "--maxmemory-policy", "noeviction"],
-      { stdio: "ignore" },
+      // Its own process group: Ctrl-C in a terminal signals the whole foreground group, and Redis
+      // must outlive the service's drain (workers still write to it); the service stops it last.
+      { stdio: "ignore", detached: true },
     );
     child.once("error", fail);
     child.once("spawn", () => done(child));

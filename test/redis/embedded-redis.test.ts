@@ -1,4 +1,5 @@
-import { mkdtempSync, existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, existsSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -26,6 +27,34 @@ describe("finding or starting a Redis", () => {
     await target.stop();
     // Nothing is left behind listening.
     expect(await answersPing("127.0.0.1", port)).toBe(false);
+  });
+
+  it("runs it in its own process group, so a terminal's Ctrl-C reaches only the service, which stops it last", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fn-embedded-"));
+    const target = await startEmbeddedRedis(dir);
+    try {
+      const { pid } = JSON.parse(readFileSync(join(dir, "fhir-notify-redis.json"), "utf8")) as { pid: number };
+      const groupOf = (p: number) => Number(execFileSync("ps", ["-o", "pgid=", "-p", String(p)]).toString().trim());
+      expect(groupOf(pid)).toBe(pid);
+      expect(groupOf(pid)).not.toBe(groupOf(process.pid));
+    } finally {
+      await target.stop();
+    }
+  });
+
+  it("stops the server a killed run left in the data dir before starting its own", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "fn-embedded-"));
+    const leftover = await startEmbeddedRedis(dir); // never stopped: as if the service was SIGKILLed
+    const leftoverPort = Number(new URL(leftover.url).port);
+    const fresh = await startEmbeddedRedis(dir);
+    try {
+      expect(await answersPing("127.0.0.1", leftoverPort)).toBe(false);
+      expect(await answersPing("127.0.0.1", Number(new URL(fresh.url).port))).toBe(true);
+    } finally {
+      await fresh.stop();
+      await leftover.stop();
+    }
+    expect(existsSync(join(dir, "fhir-notify-redis.json"))).toBe(false);
   });
 
   it("says how to fix it when no redis-server is on PATH", async () => {
