@@ -114,7 +114,11 @@ end
 redis.call('HDEL', KEYS[1], 'inFlightSince')
 return {isNew, redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}`;
 
+// KEYS: record hash, events. One script so a read never falls between the two halves of a write.
+const readScript = `return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}`;
+
 const runCreate = luaScript(createScript);
+const runRead = luaScript(readScript);
 const runAppend = luaScript(appendScript);
 const runAccept = luaScript(acceptScript);
 const runStatus = luaScript(statusScript);
@@ -151,9 +155,11 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       return created === 1;
     },
     async get(deliveryId) {
-      const [hash, events] = await Promise.all([redis.hgetall(key(deliveryId)), redis.lrange(eventsKey(deliveryId), 0, -1)]);
-      if (Object.keys(hash).length === 0) return undefined;
-      return fold(hash, events);
+      // Atomic: HGETALL and LRANGE as two commands could straddle an acceptance (events say
+      // accepted, the hash read just before has no wamid yet).
+      const [flatHash, events] = (await runRead(redis, [key(deliveryId), eventsKey(deliveryId)], [])) as [string[], string[]];
+      if (flatHash.length === 0) return undefined;
+      return fold(hashOf(flatHash), events);
     },
     async set(deliveryId, fields) {
       const encoded = encode(fields);
@@ -191,9 +197,7 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       )) as [number, string[], string[]] | null;
       if (reply === null) return undefined;
       const [isNew, flatHash, events] = reply;
-      const hash: Record<string, string> = {};
-      for (let i = 0; i + 1 < flatHash.length; i += 2) hash[flatHash[i]!] = flatHash[i + 1]!;
-      return { isNew: isNew === 1, record: fold(hash, events) };
+      return { isNew: isNew === 1, record: fold(hashOf(flatHash), events) };
     },
     async indexWamid(wamid, deliveryId) {
       await redis.set(`${prefix}:wamid:${wamid}`, deliveryId, "EX", retentionSeconds);
@@ -211,6 +215,13 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       return redis.zrevrange(indexKey, 0, limit - 1);
     },
   };
+}
+
+/** A Lua HGETALL reply (field, value, field, value, ...) as an object. */
+function hashOf(flat: readonly string[]): Record<string, string> {
+  const hash: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) hash[flat[i]!] = flat[i + 1]!;
+  return hash;
 }
 
 /** The record as stored: the set fields, then every status event folded in arrival order. */
