@@ -350,7 +350,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       // One scheduler across all worker processes (BullMQ keeps one per id): upserting is idempotent.
       if (served.includes("webhook")) await queues.schedule("sweep-expiry", "sweep-expiry", 60_000, {});
       const heartbeatEvery = heartbeatCheckEveryMs(sources);
-      if (served.includes("intake") && heartbeatEvery !== undefined) await queues.schedule("check-heartbeats", "check-heartbeats", heartbeatEvery, {});
+      if (served.includes("intake")) {
+        // Schedulers outlive restarts in Redis: drop this one when no source has heartbeats any more.
+        if (heartbeatEvery !== undefined) await queues.schedule("check-heartbeats", "check-heartbeats", heartbeatEvery, {});
+        else await queues.byName.intake.removeJobScheduler("check-heartbeats");
+      }
       for (const [name, cfg] of Object.entries(sources)) {
         if (cfg.mode !== "poll" || !served.includes("intake")) continue;
         await queues.schedule(`poll-${name}`, "catch-up", cfg.pollIntervalSeconds * 1000, { source: name, reason: "poll", receivedAt: clock.now().toISOString() });

@@ -9,6 +9,7 @@ import { manualClock } from "../../src/shared/clock.js";
 import { createMetrics } from "../../src/shared/metrics.js";
 import { captureLogs } from "../support/log-capture.js";
 import { ownedRedisPrefix, testRedisUrl } from "../support/redis-prefix.js";
+import { startTestService } from "../support/start-test-service.js";
 
 const source = (heartbeatSeconds?: number) =>
   sourceConfigSchema.parse({
@@ -57,5 +58,19 @@ describe("a topic subscription that stops sending heartbeats", () => {
     expect(heartbeatCheckEveryMs({ a: source(5) })).toBe(10_000);
     expect(heartbeatCheckEveryMs({ a: source(3_600) })).toBe(300_000);
     expect(heartbeatCheckEveryMs({ a: source() })).toBeUndefined();
+  });
+});
+
+describe("the heartbeat check's schedule", () => {
+  it("is set up where a source has heartbeats, and dropped when a later start has none", async () => {
+    const withHeartbeats = { sources: { ehr: { auth: { type: "bearer", token: "hb-test-token-0123456789" }, subscription: { style: "backport-r4", payload: "id-only", topicUrl: "http://hl7.org/SubscriptionTopic/appointment", heartbeatSeconds: 60 } } } };
+    const first = await startTestService({ config: withHeartbeats });
+    const schedulers = async (service: typeof first) => (await service.queues.byName.intake.getJobSchedulers()).map((s) => ({ key: s.key, every: s.every }));
+    expect(await schedulers(first)).toEqual([{ key: "check-heartbeats", every: 30_000 }]);
+    await first.stop();
+
+    // The same Redis prefix, restarted without heartbeats: the scheduler stored in Redis goes.
+    const second = await startTestService({ config: { redis: { url: testRedisUrl, prefix: first.config.redis.prefix } } });
+    expect(await schedulers(second)).toEqual([]);
   });
 });
