@@ -1,28 +1,20 @@
-import { Redis } from "ioredis";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createLedger } from "../../src/delivery/ledger.js";
 import { confirmationFields } from "../fixtures/delivery-record.js";
-import { createQueues, type Queues } from "../../src/delivery/queues.js";
+import type { Queues } from "../../src/delivery/queues.js";
 import { createStatusUpdates } from "../../src/delivery/status-updates.js";
 import { createWebhookIntake } from "../../src/delivery/webhook-intake.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetrics } from "../../src/shared/metrics.js";
 import { buildStatusWebhook, signWebhook } from "../fakes/graph-api.server.js";
-import { ownedRedisPrefix, testRedisUrl } from "../support/redis-prefix.js";
+import { ownedQueues } from "../support/redis-prefix.js";
 
 const appSecret = "status-test-app-secret";
 const phoneNumberId = "106540352242922";
 const ts = Date.parse("2026-11-25T10:00:00Z") / 1000;
 
 function setup() {
-  const redis = new Redis(testRedisUrl, { enableAutoPipelining: true });
-  // Finish hooks run last-registered first: queues close, the prefix's keys go, then the connection.
-  onTestFinished(async () => {
-    await redis.quit();
-  });
-  const prefix = ownedRedisPrefix(redis);
-  const queues = createQueues(redis, { prefix, keepCompletedSeconds: 3600 });
-  onTestFinished(() => queues.close());
+  const { redis, prefix, queues } = ownedQueues();
   const ledger = createLedger(redis, prefix);
   const deps = { ledger, queues, log: createLogger("silent"), metrics: createMetrics({ defaultMetrics: false }) };
   return { queues, ledger, deps, updates: createStatusUpdates(deps) };

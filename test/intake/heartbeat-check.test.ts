@@ -1,6 +1,4 @@
-import { Redis } from "ioredis";
-import { describe, expect, it, onTestFinished } from "vitest";
-import { createQueues } from "../../src/delivery/queues.js";
+import { describe, expect, it } from "vitest";
 import { createGapTracker } from "../../src/intake/gap-tracker.js";
 import { checkHeartbeats, heartbeatCheckEveryMs } from "../../src/intake/heartbeat-check.js";
 import { sourceConfigSchema } from "../../src/intake/source.config.js";
@@ -8,7 +6,7 @@ import type { TopicInfo } from "../../src/intake/topic-notification.js";
 import { manualClock } from "../../src/shared/clock.js";
 import { createMetrics } from "../../src/shared/metrics.js";
 import { captureLogs } from "../support/log-capture.js";
-import { ownedRedisPrefix, testRedisUrl } from "../support/redis-prefix.js";
+import { ownedQueues, testRedisUrl } from "../support/redis-prefix.js";
 import { startTestService } from "../support/start-test-service.js";
 
 const source = (heartbeatSeconds?: number) =>
@@ -20,13 +18,7 @@ const heartbeat = (subscriptionRef: string): TopicInfo => ({ subscriptionRef, ty
 
 describe("a topic subscription that stops sending heartbeats", () => {
   it("is alerted and caught up by search once silent for 1.5 heartbeat periods, one search per source however many checks", async () => {
-    const redis = new Redis(testRedisUrl);
-    onTestFinished(async () => {
-      await redis.quit();
-    });
-    const prefix = ownedRedisPrefix(redis);
-    const queues = createQueues(redis, { prefix, keepCompletedSeconds: 3600 });
-    onTestFinished(() => queues.close());
+    const { redis, prefix, queues } = ownedQueues();
     const gaps = createGapTracker(redis, prefix);
     const clock = manualClock("2026-11-25T10:00:00Z");
     const logs = captureLogs("info");

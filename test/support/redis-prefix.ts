@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { onTestFinished } from "vitest";
+import { createQueues, type Queues } from "../../src/delivery/queues.js";
 
 export const testRedisUrl = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 
@@ -38,4 +39,19 @@ export function ownedRedisPrefix(redis: Redis): string {
   const prefix = `t-${randomUUID()}`;
   onTestFinished(() => deleteKeys(redis, prefix));
   return prefix;
+}
+
+/**
+ * A connection, a prefix and the queues on it, all owned by the running test. Finish hooks run
+ * last-registered first: the queues close, the prefix's keys go, then the connection.
+ */
+export function ownedQueues(): { redis: Redis; prefix: string; queues: Queues } {
+  const redis = new Redis(testRedisUrl, { enableAutoPipelining: true });
+  onTestFinished(async () => {
+    await redis.quit();
+  });
+  const prefix = ownedRedisPrefix(redis);
+  const queues = createQueues(redis, { prefix, keepCompletedSeconds: 3600 });
+  onTestFinished(() => queues.close());
+  return { redis, prefix, queues };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { AppointmentResponse, Communication, Consent, Task } from "fhir/r4";
-import type { AcceptedMessage } from "../../fakes/graph-api.server.js";
+import type { AcceptedMessage, FakeGraphApi } from "../../fakes/graph-api.server.js";
 import { waitFor } from "../../support/wait-for.js";
 import {
   bookedAppointment,
@@ -45,6 +45,19 @@ function buttonReply(message: AcceptedMessage, id: string, index: number, label:
     type: "button",
     button: { payload: message.buttons[index]!.value, text: label },
   };
+}
+
+/** Book, wait until the confirmation went out and is audited, then the patient texts `word`, delivered twice by Meta. */
+async function confirmedThenStop(service: Service, graph: FakeGraphApi, word: string, stopId: string) {
+  const first = await post(service, bookedAppointment(service.sandboxSeed!));
+  const message = await waitFor("the confirmation at the Graph API", () => graph.records[0]);
+  await waitForCommunication(service, `Appointment/${first.id}`, "the confirmation's Communication", (c) => c.status === "in-progress");
+  await waitUntilIdle(service);
+  const stop = { from: message.to, id: stopId, timestamp: now(), type: "text", text: { body: word } };
+  await postInbound(service, graph.phoneNumberId, stop);
+  await postInbound(service, graph.phoneNumberId, stop);
+  await waitUntilIdle(service);
+  return { message, stopId, stop };
 }
 
 describe("patient replies on WhatsApp, written back to FHIR", () => {
@@ -97,16 +110,7 @@ describe("patient replies on WhatsApp, written back to FHIR", () => {
   it("records STOP as an opt-out with an inbound Communication, and the next notification is not sent", async () => {
     const { service, graph } = await startLiveService();
     const seed = service.sandboxSeed!;
-    const first = await post(service, bookedAppointment(seed));
-    const message = await waitFor("the confirmation at the Graph API", () => graph.records[0]);
-    await waitForCommunication(service, `Appointment/${first.id}`, "the confirmation's Communication", (c) => c.status === "in-progress");
-    await waitUntilIdle(service);
-
-    const stopId = "wamid.HBgLMTIwMjU1NTAxMjMVAgASGBQ0RjE3QkJBMEQ1MjYyQzM1RjcwRQA=";
-    const stop = { from: message.to, id: stopId, timestamp: now(), type: "text", text: { body: "Stop" } };
-    await postInbound(service, graph.phoneNumberId, stop);
-    await postInbound(service, graph.phoneNumberId, stop);
-    await waitUntilIdle(service);
+    const { message, stopId, stop } = await confirmedThenStop(service, graph, "Stop", "wamid.HBgLMTIwMjU1NTAxMjMVAgASGBQ0RjE3QkJBMEQ1MjYyQzM1RjcwRQA=");
     await postInbound(service, graph.phoneNumberId, stop);
     await waitUntilIdle(service);
 
@@ -125,16 +129,7 @@ describe("patient replies on WhatsApp, written back to FHIR", () => {
   it("also records STOP as a deny Consent when the site asks for it, once however often Meta repeats it", async () => {
     const { service, graph } = await startLiveService({ mapping: { consent: { onOptOut: "record-deny" } } });
     const seed = service.sandboxSeed!;
-    const first = await post(service, bookedAppointment(seed));
-    const message = await waitFor("the confirmation at the Graph API", () => graph.records[0]);
-    await waitForCommunication(service, `Appointment/${first.id}`, "the confirmation's Communication", (c) => c.status === "in-progress");
-    await waitUntilIdle(service);
-
-    const stopId = "wamid.HBgLMTIwMjU1NTAxMjMVAgASGBQ3QUY5RTFCMkM0RDZFOEYwQTJCNAA=";
-    const stop = { from: message.to, id: stopId, timestamp: now(), type: "text", text: { body: "BAJA" } };
-    await postInbound(service, graph.phoneNumberId, stop);
-    await postInbound(service, graph.phoneNumberId, stop);
-    await waitUntilIdle(service);
+    const { message, stopId } = await confirmedThenStop(service, graph, "BAJA", "wamid.HBgLMTIwMjU1NTAxMjMVAgASGBQ3QUY5RTFCMkM0RDZFOEYwQTJCNAA=");
 
     const consents = await byIdentifier<Consent>(service, "Consent", inboundIdSystem, stopId);
     expect(consents).toHaveLength(1);
