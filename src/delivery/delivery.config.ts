@@ -1,15 +1,8 @@
 import { z } from "zod";
+import { isTimeZone } from "../shared/time-zone.js";
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "must be HH:MM (24-hour)");
 
-function isTimeZone(value: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: value });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const quietHoursSchema = z
   .strictObject({

@@ -1,9 +1,10 @@
 import { z } from "zod";
+import { isTimeZone } from "../shared/time-zone.js";
 
 /** Meta template language codes look like "en", "en_US", "pt_BR" (whatsapp-cloud-api.md §3.4). */
 const metaLanguageCode = z.string().regex(/^[a-z]{2,3}(_[A-Z]{2})?$/, "must be a Meta language code such as en_US or es");
 const bcp47 = z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, "must be a BCP-47 tag such as en or es-MX");
-const ianaZone = z.string().refine(isIanaZone, "must be an IANA time zone such as America/New_York");
+const ianaZone = z.string().refine(isTimeZone, "must be an IANA time zone such as America/New_York");
 const reference = (types: string) => z.string().regex(new RegExp(`^(${types})/[A-Za-z0-9\\-.]{1,64}$`), `must be a reference like ${types.split("|")[0]}/id`);
 
 const locationEntry = z
@@ -106,11 +107,3 @@ export const mappingConfigSchema = z
 
 export type MappingConfig = z.output<typeof mappingConfigSchema>;
 
-function isIanaZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}

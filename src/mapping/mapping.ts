@@ -1,5 +1,6 @@
 import type { Appointment, FhirResource, Location, MedicationRequest, Patient, Practitioner } from "fhir/r4";
 import type { NotDoneReason } from "../delivery/delivery-record.js";
+import { isTimeZone } from "../shared/time-zone.js";
 import type { TemplateButton, TemplateMessage } from "../delivery/whatsapp/whatsapp.port.js";
 import type { FhirPort } from "../fhir/fhir.port.js";
 import { systemClock, type Clock } from "../shared/clock.js";
@@ -319,17 +320,9 @@ async function appointmentZone(locationRef: string | undefined, fhir: FhirPort, 
   const location = await fhir.read<Location>("Location", locationRef.slice("Location/".length));
   if (location !== undefined) keep(location);
   const hinted = location?.extension?.find((e) => e.url === timezoneExtension)?.valueCode;
-  return hinted !== undefined && isZone(hinted) ? hinted : site.defaultTimeZone;
+  return hinted !== undefined && isTimeZone(hinted) ? hinted : site.defaultTimeZone;
 }
 
-function isZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat("en-US", { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function readPractitioner(appointment: Appointment, fhir: FhirPort): Promise<Practitioner | undefined> {
   const ref = appointment.participant.find((p) => p.status !== "declined" && p.actor?.reference?.startsWith("Practitioner/"))?.actor?.reference;
