@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
+import { deleteKeys } from "../test/support/redis-prefix.js";
 import { appointmentBodyTemplate, runLoad, type LoadResult } from "./load.js";
 
 const token = "limits-token-0123456789abcdef";
@@ -92,7 +93,7 @@ export async function benchLimits(n = 100_000): Promise<LimitsResult> {
   } finally {
     if (child.connected) await reply(child, { type: "stop" }, "stopped").catch(() => undefined);
     if (child.exitCode === null) child.kill("SIGKILL");
-    await deletePrefix(redis, prefix);
+    await deleteKeys(redis, prefix);
     await redis.quit();
     await stopRedis();
   }
@@ -118,15 +119,6 @@ function reply<T>(child: ChildProcess, request: ChildRequest | undefined, type: 
 async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info("memory");
   return Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? Number.NaN);
-}
-
-async function deletePrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-    if (keys.length > 0) await redis.unlink(...keys);
-    cursor = next;
-  } while (cursor !== "0");
 }
 
 /** The child: an api-role service that reports its own RSS (sampled every 20 ms for the peak). */

@@ -14,7 +14,7 @@ import { createLogger } from "../../src/shared/logger.js";
 import { createMetrics } from "../../src/shared/metrics.js";
 import { startFakeGraphApi, type FakeGraphApi } from "../fakes/graph-api.server.js";
 import { captureLogs } from "../support/log-capture.js";
-import { testRedisUrl } from "../support/redis-prefix.js";
+import { deleteKeys, testRedisUrl } from "../support/redis-prefix.js";
 import { waitFor } from "../support/wait-for.js";
 import { startFaultProxy, type FaultProxy } from "./fault-proxy.js";
 
@@ -285,12 +285,7 @@ export function report(rows: Figures[]): void {
 async function deletePrefix(url: string, prefix: string): Promise<void> {
   const redis = new Redis(url, { maxRetriesPerRequest: 1 });
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-      if (keys.length > 0) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== "0");
+    await deleteKeys(redis, prefix);
   } catch {
     // A scenario that stopped its own Redis leaves nothing to clean there.
   } finally {

@@ -6,7 +6,7 @@ import { createQueues, type Queues } from "../../src/delivery/queues.js";
 export const testRedisUrl = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 
 /** Delete every key under `${prefix}:` (SCAN until the cursor comes back, so a busy Redis is covered). */
-async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
+export async function deleteKeys(redis: Redis, prefix: string): Promise<void> {
   let cursor = "0";
   do {
     const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
