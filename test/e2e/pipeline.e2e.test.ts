@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Appointment, Bundle, Communication } from "fhir/r4";
 import { startTestService } from "../support/start-test-service.js";
 import { waitFor } from "../support/wait-for.js";
-import { bookedAppointment as booked, fhirJson, type SeedRefs } from "../support/sandbox-booking.js";
+import { bookedAppointment as booked, fhirJson, type SeedRefs, redeliverToSandboxSource } from "../support/sandbox-booking.js";
 
 /** A booked appointment tomorrow, with clinical details that must never reach the message or the logs. */
 const bookedAppointment = (seed: SeedRefs): Appointment =>
@@ -50,12 +50,7 @@ describe("the thin pipeline, end to end over real HTTP and a real Redis", () => 
     await waitFor("the first message", () => service.outbox!.list()[0]);
 
     // The FHIR server retries the very same delivery (same version)...
-    const token = (service.sources.sandbox!.auth as { token: string }).token;
-    const again = await fetch(`${service.url}/hooks/fhir/sandbox/Appointment/${created.id}`, {
-      method: "PUT",
-      headers: { "content-type": "application/fhir+json", authorization: `Bearer ${token}` },
-      body: JSON.stringify(created),
-    });
+    const again = await redeliverToSandboxSource(service, created);
     expect(again.status).toBe(202);
     // ...and then the appointment gets a new version whose start is unchanged.
     await fhirJson(`${service.fhirBaseUrl}/Appointment/${created.id}`, { method: "PUT", body: JSON.stringify({ ...created, comment: "parking is at the back" }) });

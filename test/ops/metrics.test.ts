@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { Appointment, Bundle, Communication } from "fhir/r4";
 import { startTestService } from "../support/start-test-service.js";
 import { waitFor } from "../support/wait-for.js";
-import { bookedAppointment as booked, fhirJson, type SeedRefs } from "../support/sandbox-booking.js";
+import { bookedAppointment as booked, fhirJson, type SeedRefs, redeliverToSandboxSource } from "../support/sandbox-booking.js";
 
 const bookedAppointment = (seed: SeedRefs): Appointment => booked(seed, { startsInHours: 30, details: { serviceType: [{ text: "Oncology follow-up" }] } });
 import { scrape, total } from "./prometheus-text.js";
@@ -21,12 +21,7 @@ describe("GET /metrics after a booked appointment went all the way through", () 
     });
 
     // The FHIR server delivers the same version again: intake must count it as deduplicated.
-    const token = (service.sources.sandbox!.auth as { token: string }).token;
-    const again = await fetch(`${service.url}/hooks/fhir/sandbox/Appointment/${created.id}`, {
-      method: "PUT",
-      headers: { "content-type": "application/fhir+json", authorization: `Bearer ${token}` },
-      body: JSON.stringify(created),
-    });
+    const again = await redeliverToSandboxSource(service, created);
     expect(again.status).toBe(202);
 
     const { text, samples } = await waitFor("the delivered status counted", async () => {

@@ -35,3 +35,16 @@ export async function fhirJson<T>(url: string, init?: RequestInit): Promise<T> {
   if (!res.ok) throw new Error(`${init?.method ?? "GET"} ${url} answered ${res.status}: ${await res.text()}`);
   return (await res.json()) as T;
 }
+
+/**
+ * Deliver an Appointment notification to the service's "sandbox" source again, as a retrying FHIR
+ * server does (HAPI-style PUT {endpoint}/Appointment/{id} with the resource, bearer token).
+ */
+export function redeliverToSandboxSource(service: { url: string; sources: Record<string, { auth: unknown }> }, appointment: Appointment & { id?: string }): Promise<Response> {
+  const token = (service.sources.sandbox?.auth as { token: string }).token;
+  return fetch(`${service.url}/hooks/fhir/sandbox/Appointment/${appointment.id ?? ""}`, {
+    method: "PUT",
+    headers: { "content-type": "application/fhir+json", authorization: `Bearer ${token}` },
+    body: JSON.stringify(appointment),
+  });
+}

@@ -4,6 +4,7 @@ import { createLedger } from "../../../src/delivery/ledger.js";
 import { startTestService } from "../../support/start-test-service.js";
 import { waitFor } from "../../support/wait-for.js";
 import { bookedAppointment, drained, fhirJson, intakeEvents } from "./support.js";
+import { redeliverToSandboxSource } from "../../support/sandbox-booking.js";
 
 describe("an appointment's life in the sandbox, through the sandbox's rest-hooks into intake", () => {
   it("gives one intake event per version, none for a redelivered version, and cancelling drops the pending reminder", async () => {
@@ -32,12 +33,7 @@ describe("an appointment's life in the sandbox, through the sandbox's rest-hooks
     await completed(v2);
 
     // The server delivers version 2 again, as a retrying server does.
-    const token = (service.sources.sandbox!.auth as { token: string }).token;
-    const replay = await fetch(`${service.url}/hooks/fhir/sandbox/Appointment/${v1.id}`, {
-      method: "PUT",
-      headers: { "content-type": "application/fhir+json", authorization: `Bearer ${token}` },
-      body: JSON.stringify(v2),
-    });
+    const replay = await redeliverToSandboxSource(service, v2);
     expect(replay.status).toBe(202);
 
     // Cancel: the reminder must not go out.
