@@ -3,6 +3,7 @@ import type { FhirResource } from "fhir/r4";
 import type { Clock } from "../shared/clock.js";
 import { deliveryId as makeDeliveryId, auditJobId } from "../shared/ids.js";
 import type { MatchedRule } from "../mapping/mapping.js";
+import { patientRefOf } from "../mapping/recipient.js";
 import type { Ledger } from "./ledger.js";
 import type { Queues } from "./queues.js";
 import type { NotDoneReason } from "./delivery-record.js";
@@ -38,7 +39,7 @@ export function createScheduler(deps: SchedulerDeps) {
   }
 
   /** Remove a waiting send job and record why it will not be sent. Safe if it already ran. */
-  async function cancel(source: string, ruleId: string, resourceRef: string, deliveryId: string, reason: NotDoneReason): Promise<boolean> {
+  async function cancel(source: string, ruleId: string, resourceRef: string, deliveryId: string, reason: NotDoneReason, patientRef?: string): Promise<boolean> {
     const record = await ledger.get(deliveryId);
     await ledger.settle(source, ruleId, resourceRef, deliveryId);
     if (record === undefined || record.state !== "queued" || record.inFlightSince !== undefined) return false;
@@ -46,6 +47,8 @@ export function createScheduler(deps: SchedulerDeps) {
     // A job that is running right now cannot be removed; its own pre-send re-check will stop it.
     if (job !== undefined && (await job.isActive())) return false;
     await job?.remove();
+    // Records queued by builds that did not store the patient yet still get a findable audit record.
+    if (record.patientRef === undefined && patientRef !== undefined) await ledger.set(deliveryId, { patientRef });
     await finishNotDone(deliveryId, reason, "the triggering resource changed before the message was sent");
     return true;
   }
@@ -56,13 +59,16 @@ export function createScheduler(deps: SchedulerDeps) {
     async schedule(source: string, resource: FhirResource & { id: string }, matches: readonly MatchedRule[]): Promise<ScheduleOutcome> {
       const outcome: ScheduleOutcome = { queued: [], duplicates: [], cancelled: [], skipped: [] };
       const ref = `${resource.resourceType}/${resource.id}`;
+      // Known from the moment the record is written, so the planned, cancelled and superseded
+      // Communications carry subject and recipient: `Communication?patient=` finds all of them.
+      const patientRef = patientRefOf(resource);
       const now = clock.now();
 
       for (const match of matches) {
         if (match.action === "cancel-pending") {
           const target = match.cancelsRuleId ?? match.ruleId;
           for (const pendingId of await ledger.pending(source, target, ref)) {
-            if (await cancel(source, target, ref, pendingId, "no-longer-applies")) outcome.cancelled.push(pendingId);
+            if (await cancel(source, target, ref, pendingId, "no-longer-applies", patientRef)) outcome.cancelled.push(pendingId);
           }
           continue;
         }
@@ -70,7 +76,7 @@ export function createScheduler(deps: SchedulerDeps) {
         const id = makeDeliveryId(source, match.ruleId, resource.resourceType, resource.id, match.distinctBy);
         // A new distinct value (a rescheduled start) supersedes the rule's earlier pending message.
         for (const pendingId of await ledger.pending(source, match.ruleId, ref)) {
-          if (pendingId !== id && (await cancel(source, match.ruleId, ref, pendingId, "superseded"))) outcome.cancelled.push(pendingId);
+          if (pendingId !== id && (await cancel(source, match.ruleId, ref, pendingId, "superseded", patientRef))) outcome.cancelled.push(pendingId);
         }
 
         const created = await ledger.create({
@@ -81,6 +87,7 @@ export function createScheduler(deps: SchedulerDeps) {
           templateName: match.templateName,
           category: match.category,
           resourceRef: ref,
+          ...(patientRef !== undefined ? { patientRef } : {}),
           ...(resource.meta?.versionId !== undefined ? { resourceVersion: resource.meta.versionId } : {}),
           ...(match.sendAt !== undefined ? { scheduledFor: match.sendAt.toISOString() } : {}),
           distinctBy: [...match.distinctBy],
