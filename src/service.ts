@@ -21,6 +21,8 @@ import { sendMessage } from "./delivery/send.worker.js";
 import { createOptOutStore } from "./delivery/opt-out.js";
 import { createSenderState } from "./delivery/sender-state.js";
 import { createRateLimiter } from "./delivery/rate-limit.js";
+import { createTemplateHolds } from "./delivery/template-holds.js";
+import { createMessagingBudget } from "./delivery/messaging-budget.js";
 import { createStatusUpdates } from "./delivery/status-updates.js";
 import { createDeadLetters } from "./delivery/dead-letter.js";
 import { createWebhookIntake } from "./delivery/webhook-intake.js";
@@ -175,6 +177,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const ledger = createLedger(redis, prefix);
     const optOuts = createOptOutStore(redis, prefix);
     const senderState = createSenderState(redis, prefix, queues.byName.delivery, log, metrics);
+    const templateHolds = createTemplateHolds(redis, prefix);
     const statusUpdates = createStatusUpdates({ ledger, queues, log, metrics });
     const deadLetters = createDeadLetters({ queues, ledger, senderState, log });
     const gaps = createGapTracker(redis, prefix);
@@ -304,6 +307,24 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           senderState,
           optOuts,
           rateLimiter: createRateLimiter(redis, prefix, config.delivery.rateLimits, clock),
+          templateHolds,
+          ...(config.delivery.messagingBudget.uniqueRecipientsPer24h !== undefined
+            ? {
+                messagingBudget: createMessagingBudget(
+                  redis,
+                  prefix,
+                  {
+                    uniqueRecipientsPer24h: config.delivery.messagingBudget.uniqueRecipientsPer24h,
+                    alertAtRatio: config.delivery.messagingBudget.alertAtRatio,
+                    onAlert: (used, limit) => {
+                      metrics.messagingBudgetAlerts.inc();
+                      log.warn({ event: "messaging-budget-alert", used, limit }, "unique-recipient budget nearly used up for this 24 h window");
+                    },
+                  },
+                  clock,
+                ),
+              }
+            : {}),
           quietHours: config.delivery.quietHours,
           reminderNotAfter: config.delivery.reminderNotAfter,
           unknownOutcomeWindowMs: config.delivery.unknownOutcomeWindowMinutes * 60_000,

@@ -2,6 +2,7 @@ import type { CodeableConcept, Coding, Communication, Extension, Identifier, Met
 import type { DeliveryRecord, DeliveryState, NotDoneReason } from "../delivery/delivery-record.js";
 import { nextState, toCommunicationStatus } from "../delivery/delivery-state.js";
 import { notDoneReasonFor } from "../delivery/whatsapp/status.map.js";
+import type { TemplateHoldCode } from "../delivery/template-holds.js";
 import type { AuditOptions } from "./audit.config.js";
 
 /*
@@ -38,7 +39,7 @@ function dateTime(value: string, field: string): string {
 }
 
 /** Fixed, PHI-free explanation and coded reason for each reason a message was not delivered. */
-function notDoneReason(reason: NotDoneReason | undefined, vendorCode: number | undefined): { code: NotDoneCode; text: string } {
+function notDoneReason(reason: NotDoneReason | undefined, vendorCode: number | undefined, hold: TemplateHoldCode | undefined): { code: NotDoneCode; text: string } {
   if (reason === undefined) return { code: "unknown", text: "The message was not sent; no reason was recorded" };
   switch (reason) {
     case "no-consent":
@@ -64,6 +65,10 @@ function notDoneReason(reason: NotDoneReason | undefined, vendorCode: number | u
       return { code: "system-error", text: "Sending was halted for the sending phone number" };
     case "system-error":
       return { code: "system-error", text: "A system error prevented sending" };
+    case "template-held":
+      return { code: "system-error", text: templateHoldText(hold) };
+    case "answered":
+      return { code: "unknown", text: "The patient's reply already answered what this message would have asked" };
     case "patient-inactive":
       return { code: "unknown", text: "The patient record is inactive" };
     case "no-patient":
@@ -76,6 +81,27 @@ function notDoneReason(reason: NotDoneReason | undefined, vendorCode: number | u
       return { code: "unknown", text: "A newer notification replaced this one" };
     case "past-due":
       return { code: "unknown", text: "The send deadline passed before the message could be sent" };
+  }
+}
+
+/** Why Meta's decision about the template stopped the message, in fixed words. */
+function templateHoldText(hold: TemplateHoldCode | undefined): string {
+  switch (hold) {
+    case undefined:
+      return "WhatsApp took the message template out of use";
+    case "paused":
+      return "WhatsApp paused the message template for low quality and it was not resumed in time";
+    case "disabled":
+      return "WhatsApp disabled the message template";
+    case "rejected":
+      return "WhatsApp rejected the message template";
+    case "pending-deletion":
+    case "deleted":
+      return "The message template was deleted at WhatsApp";
+    case "archived":
+      return "The message template was archived at WhatsApp";
+    case "not-utility":
+      return "WhatsApp recategorised the message template out of UTILITY (e.g. as MARKETING); it is not sent";
   }
 }
 
@@ -101,7 +127,7 @@ function effectiveReason(record: DeliveryRecord): NotDoneReason | undefined {
 }
 
 function statusReason(record: DeliveryRecord): CodeableConcept {
-  const { code, text } = notDoneReason(effectiveReason(record), record.vendorCode);
+  const { code, text } = notDoneReason(effectiveReason(record), record.vendorCode, record.templateHold);
   return { coding: [{ system: notDoneReasonSystem, code }], text };
 }
 

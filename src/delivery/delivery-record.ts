@@ -35,7 +35,13 @@ export type NotDoneReason =
   | "whatsapp-permanent"
   | "expired"
   | "sender-halted"
+  /** Meta paused, disabled, rejected or recategorised the template (templateHold says which). */
+  | "template-held"
+  /** The patient's reply answered it (e.g. Confirm ends the remaining confirm reminders). */
+  | "answered"
   | "system-error";
+
+import type { TemplateHoldCode } from "./template-holds.js";
 
 export type DeliveryCategory = "notification" | "reminder";
 
@@ -66,6 +72,8 @@ export interface DeliveryRecord {
   /** A fixed, PHI-free explanation (e.g. "no template for language es-MX" is NOT allowed; "no template for the patient's language" is). */
   reasonDetail?: string;
   vendorCode?: number;
+  /** With reason template-held: what Meta did to the template. */
+  templateHold?: TemplateHoldCode;
   wamid?: string;
   languageCode?: string;
   /** The body text as sent: template text with safe-slot values. */

@@ -29,6 +29,17 @@ const rateLimitsSchema = z.strictObject({
   perRecipientSeconds: z.number().positive().max(3600).default(6),
 });
 
+const messagingBudgetSchema = z.strictObject({
+  /**
+   * Unique recipients per rolling 24 h across every worker, kept below the business portfolio's
+   * messaging limit (Meta's tiers: 250, 2,000, 10,000, 100,000, unlimited; §8). A new recipient
+   * past it waits for a free slot (a reminder still ends at its not-after). Unset: no budget.
+   */
+  uniqueRecipientsPer24h: z.number().int().positive().optional(),
+  /** Share of the budget at which an alert (log event + metric) fires, once per 24 h. */
+  alertAtRatio: z.number().gt(0).max(1).default(0.8),
+});
+
 const retriesSchema = z.strictObject({
   attempts: z.number().int().min(1).max(20).default(6),
   /** Base of the exponential backoff between transient failures. */
@@ -47,6 +58,7 @@ export const deliveryConfigSchema = z.strictObject({
   quietHours: quietHoursSchema.prefault({}),
   rateLimits: rateLimitsSchema.prefault({}),
   retries: retriesSchema.prefault({}),
+  messagingBudget: messagingBudgetSchema.prefault({}),
   reminderNotAfter: reminderNotAfterSchema.prefault({}),
   /**
    * A message WhatsApp accepted but never reported delivered is assumed dropped once its template's

@@ -15,6 +15,8 @@ import { nextAllowedTime } from "./quiet-hours.js";
 import { expiryDelayMs } from "./expiry.js";
 import { reminderDeadline } from "./delivery.config.js";
 import type { SenderState } from "./sender-state.js";
+import { holdWaits, type TemplateHolds } from "./template-holds.js";
+import type { MessagingBudget } from "./messaging-budget.js";
 import { SendError, type WhatsAppSender } from "./whatsapp/whatsapp.port.js";
 import { retryAfterMsFor } from "./whatsapp/status.map.js";
 
@@ -28,6 +30,10 @@ export interface SendWorkerDeps {
   senderState: SenderState;
   optOuts: OptOutStore;
   rateLimiter: { acquire(senderId: string, recipientHash: string): Promise<{ ok: true } | { ok: false; retryAfterMs: number }> };
+  /** Templates Meta paused, disabled, rejected or recategorised: held for every worker. */
+  templateHolds: Pick<TemplateHolds, "heldFor">;
+  /** The daily unique-recipient budget below Meta's messaging limit; undefined when not configured. */
+  messagingBudget?: MessagingBudget;
   quietHours: { enabled: boolean; start: string; end: string };
   /** A reminder is not sent after (start − minutesBeforeStart); default: not once the appointment started. */
   reminderNotAfter?: { minutesBeforeStart: number };
@@ -42,6 +48,9 @@ export interface SendWorkerDeps {
 }
 
 const notYet = new Set(["queued"]);
+
+/** A paused template comes back after 3 or 6 hours (or is disabled): look again this often. */
+export const templateHoldRecheckMs = 10 * 60_000;
 
 /**
  * An unreadable FHIR server defers the attempt instead of failing it: backing off from 2 s to at
@@ -107,6 +116,13 @@ export function sendMessage(deps: SendWorkerDeps) {
     }
   }
 
+  /** The last moment this reminder may go out; undefined for other messages (and moved starts). */
+  function reminderCutoff(record: LedgerRecord, resource: FhirResource): Date | undefined {
+    if (record.category !== "reminder" || resource.resourceType !== "Appointment" || resource.start === undefined) return undefined;
+    if (!(record.distinctBy ?? []).includes(resource.start)) return undefined;
+    return reminderDeadline(new Date(resource.start), deps.reminderNotAfter ?? { minutesBeforeStart: 0 });
+  }
+
   return async (job: Job, token?: string): Promise<string> => {
     const { deliveryId } = consume("send-message", job);
     const log = deps.log.child({ deliveryId, jobId: job.id });
@@ -142,13 +158,8 @@ export function sendMessage(deps: SendWorkerDeps) {
     if (resource === undefined) return notDone(record, "resource-gone", "the triggering resource no longer exists");
     // A reminder whose moment passed while it waited (workers down, a long halt) is not sent late.
     // Only when the start is the one it was scheduled for; a moved start is "no longer applies".
-    if (
-      record.category === "reminder" &&
-      resource.resourceType === "Appointment" &&
-      resource.start !== undefined &&
-      (record.distinctBy ?? []).includes(resource.start) &&
-      now.getTime() >= reminderDeadline(new Date(resource.start), deps.reminderNotAfter ?? { minutesBeforeStart: 0 }).getTime()
-    ) {
+    const cutoff = reminderCutoff(record, resource);
+    if (cutoff !== undefined && now.getTime() >= cutoff.getTime()) {
       return notDone(record, "past-due", "the reminder could not be sent before the appointment");
     }
     if (!deps.mapping.stillApplies(record.ruleId, resource, record.distinctBy ?? [])) {
@@ -167,9 +178,21 @@ export function sendMessage(deps: SendWorkerDeps) {
       languageCode: prepared.languageCode,
       ...(prepared.senderRef !== undefined ? { senderRef: prepared.senderRef } : {}),
     };
-    if (await deps.optOuts.isOptedOut(phoneHash)) {
+    const { templateName, languageCode } = prepared.message;
+    const [optedOut, hold] = await Promise.all([deps.optOuts.isOptedOut(phoneHash), deps.templateHolds.heldFor(templateName, languageCode)]);
+    if (optedOut) {
       await ledger.set(deliveryId, recipient);
       return notDone(record, "opted-out", "the patient replied STOP to WhatsApp messages");
+    }
+    if (hold !== undefined) {
+      const recheckAt = new Date(now.getTime() + templateHoldRecheckMs);
+      if (!holdWaits(hold.code) || (cutoff !== undefined && recheckAt >= cutoff)) {
+        await ledger.set(deliveryId, { ...recipient, templateHold: hold.code });
+        return notDone(record, "template-held", "WhatsApp took the template out of use");
+      }
+      metrics.sendsDeferred.inc({ reason: "template-paused" });
+      log.info({ event: "template-held", hold: hold.code, until: recheckAt.toISOString() }, "template paused by WhatsApp; send deferred");
+      return later(job, token, recheckAt);
     }
 
     if (deps.quietHours.enabled) {
@@ -184,7 +207,19 @@ export function sendMessage(deps: SendWorkerDeps) {
       }
     }
 
-    const gate = await deps.rateLimiter.acquire(deps.senderId, phoneHash);
+    // Together: both are one script each on the auto-pipelined connection. A recipient counted
+    // in the budget while the rate gate says "wait" is sent moments later anyway.
+    const [budget, gate] = await Promise.all([deps.messagingBudget?.reserve(phoneHash), deps.rateLimiter.acquire(deps.senderId, phoneHash)]);
+    if (budget !== undefined && !budget.ok) {
+      const freeAt = new Date(now.getTime() + budget.retryAfterMs);
+      if (cutoff !== undefined && freeAt >= cutoff) {
+        await ledger.set(deliveryId, recipient);
+        return notDone(record, "past-due", "the messaging limit leaves no room before the reminder's deadline");
+      }
+      metrics.sendsDeferred.inc({ reason: "messaging-budget" });
+      log.info({ event: "messaging-budget-deferred", until: freeAt.toISOString() }, "daily unique-recipient budget used up; send deferred");
+      return later(job, token, freeAt);
+    }
     if (!gate.ok) return later(job, token, new Date(now.getTime() + gate.retryAfterMs));
 
     // Independent round trips run together: this worker is bound by per-command overhead.

@@ -71,6 +71,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ["kind"] as const,
       registers,
     }),
+    sendsDeferred: new Counter({
+      name: "fhir_notify_sends_deferred_total",
+      help: "Send attempts put off without using an attempt, by reason (messaging-budget, template-paused)",
+      labelNames: ["reason"] as const,
+      registers,
+    }),
+    messagingBudgetAlerts: new Counter({
+      name: "fhir_notify_messaging_budget_alerts_total",
+      help: "Times the unique-recipient budget passed its alert share (delivery.messagingBudget.alertAtRatio) in a 24 h window",
+      registers,
+    }),
     senderPaused: new Gauge({ name: "fhir_notify_sender_paused", help: "1 while the WhatsApp sender is halted", registers }),
     queueDepth: new Gauge({
       name: "fhir_notify_queue_jobs",

@@ -148,6 +148,8 @@ describe("buildCommunication", () => {
       expired: "recipient-unavailable",
       "sender-halted": "system-error",
       "system-error": "system-error",
+      "template-held": "system-error",
+      answered: "unknown",
     };
     const texts = new Set<string>();
     for (const [reason, code] of Object.entries(expected) as [NotDoneReason, string][]) {
