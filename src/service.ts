@@ -43,8 +43,7 @@ import { createRecovery } from "./intake/recover.js";
 import { catchUpWorker } from "./intake/catch-up.worker.js";
 import { desiredSubscriptions, listSubscriptions, syncSubscriptions } from "./intake/subscriptions.js";
 import { sourceConfigSchema, type SourceConfig } from "./intake/source.config.js";
-import { createMapping, type Mapping } from "./mapping/mapping.js";
-import { loadMappingSet } from "./mapping/load-rules.js";
+import { loadSiteMapping, type Mapping } from "./mapping/mapping.js";
 import { previewResource } from "./mapping/preview.js";
 import type { Clock } from "./shared/clock.js";
 import { createMetrics, type Metrics } from "./shared/metrics.js";
@@ -163,8 +162,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       } else sources.default = sourceConfigSchema.parse({ auth: { type: "none" } });
     }
 
-    const languages = [mappingConfig.defaultLanguage, ...Object.values(mappingConfig.languages)];
-    const mapping = createMapping(loadMappingSet(mappingConfig.dir, { languages }), mappingConfig, clock);
+    const mapping = loadSiteMapping(mappingConfig, clock);
     log.info({ event: "config-loaded", rulesHash: mapping.rulesHash, rules: mapping.rules.map((r) => r.id), sources: Object.keys(sources), role, ...(role !== "api" ? { workerQueues: config.workers.queues } : {}) }, "configuration loaded");
 
     const queues = createQueues(producer, {

@@ -5,8 +5,8 @@ import { ConfigError, loadConfig } from "../config/load-config.js";
 import type { Config } from "../config/config.schema.js";
 import { createLogger } from "../shared/logger.js";
 import { systemClock } from "../shared/clock.js";
-import { loadMappingSet, MappingError } from "../mapping/load-rules.js";
-import { createMapping } from "../mapping/mapping.js";
+import { MappingError } from "../mapping/load-rules.js";
+import { loadSiteMapping } from "../mapping/mapping.js";
 import { previewResource } from "../mapping/preview.js";
 import { createFhirClient } from "../fhir/fhir.client.js";
 import type { FhirPort } from "../fhir/fhir.port.js";
@@ -46,11 +46,6 @@ function out(value: unknown): void {
 function fhirFor(config: Config): FhirPort {
   if (config.fhir === undefined) throw new CliError("FHIR_BASE_URL is not set (the embedded sandbox only exists inside a running service)");
   return createFhirClient(config.fhir, createLogger("silent"));
-}
-
-/** Every template must exist in each language the site can pick. */
-function siteLanguages(config: Config): string[] {
-  return [config.mapping.defaultLanguage, ...Object.values(config.mapping.languages)];
 }
 
 function secretHeaderOf(source: SourceConfig): string | undefined {
@@ -103,8 +98,9 @@ async function run(argv: readonly string[]): Promise<void> {
 
   switch (`${command} ${sub ?? ""}`.trim()) {
     case "mappings check": {
-      const set = loadMappingSet(rest[0] ?? config.mapping.dir, { languages: siteLanguages(config) });
-      return out(`ok: ${set.rules.length} rules valid (rules hash ${set.rulesHash.slice(0, 12)})`);
+      // The checks serve runs at boot, against the same configuration.
+      const mapping = loadSiteMapping({ ...config.mapping, dir: rest[0] ?? config.mapping.dir });
+      return out(`ok: ${mapping.rules.length} rules valid (rules hash ${mapping.rulesHash.slice(0, 12)})`);
     }
     case "subscriptions sync": {
       const fhir = fhirFor(config);
@@ -141,7 +137,7 @@ async function run(argv: readonly string[]): Promise<void> {
       resource = resources[0];
       fhir = inlineFhir(resources);
     } else fhir = config.fhir !== undefined ? fhirFor(config) : inlineFhir([input]);
-    const mapping = createMapping(loadMappingSet(config.mapping.dir, { languages: siteLanguages(config) }), config.mapping);
+    const mapping = loadSiteMapping(config.mapping);
     return out(await previewResource(mapping, resource, fhir, systemClock.now()));
   }
   throw new CliError(`unknown command '${argv.join(" ")}'; run 'fhir-notify help'`);

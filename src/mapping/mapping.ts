@@ -6,7 +6,7 @@ import type { FhirPort } from "../fhir/fhir.port.js";
 import { systemClock, type Clock } from "../shared/clock.js";
 import { hasConsent } from "./consent.js";
 import { leaks, sanitiseParameter, sensitiveValues } from "./leak-guard.js";
-import { MappingError, type ChangeField, type Condition, type MappingSet, type Rule, type RuleMessage } from "./load-rules.js";
+import { loadMappingSet, MappingError, type ChangeField, type Condition, type MappingSet, type Rule, type RuleMessage } from "./load-rules.js";
 import type { MappingConfig } from "./mapping.config.js";
 import { previousProjection, type PreviousProjection } from "./previous.js";
 import { chooseLanguage, isPatientInactive, localeOf, patientRefOf, selectMobile } from "./recipient.js";
@@ -352,6 +352,15 @@ async function findPharmacy(resource: FhirResource, fhir: FhirPort, site: Mappin
   return { pharmacy: configured(prescription?.dispenseRequest?.performer?.reference), prescription };
 }
 
+/**
+ * The site's rules as serve runs them: mapping.dir loaded for the site's languages and checked
+ * against the site config. `fhir-notify mappings check` and preview call the same function.
+ */
+export function loadSiteMapping(site: MappingConfig, clock: Clock = systemClock): Mapping {
+  const languages = [site.defaultLanguage, ...Object.values(site.languages)];
+  return createMapping(loadMappingSet(site.dir, { languages }), site, clock);
+}
+
 /** Rules and templates are checked against the site config once, at boot. */
 function checkAgainstSite(active: readonly Rule[], site: MappingConfig): void {
   const languages = new Set([site.defaultLanguage, ...Object.values(site.languages)]);
@@ -364,8 +373,9 @@ function checkAgainstSite(active: readonly Rule[], site: MappingConfig): void {
     }
     for (const [code, lang] of template.languages) {
       lang.buttons.forEach((b, i) => {
-        if (b.type === "URL" && !b.url.startsWith(site.portal.url)) {
-          template.fail(["languages", code, "buttons", i, "url"], `must start with the configured portal.url`);
+        // A path is under portal.url by construction; a full url must point at the same portal.
+        if (b.type === "URL" && b.url !== undefined && !b.url.startsWith(site.portal.url)) {
+          template.fail(["languages", code, "buttons", i, "url"], `must start with the configured mapping.portal.url (or use path: /…/{{1}} under it)`);
         }
       });
     }

@@ -11,10 +11,17 @@ const buttonSchema = z.discriminatedUnion("type", [
     .object({
       type: z.literal("URL"),
       text: z.string().min(1).max(25),
-      url: z.string().max(2000).regex(/^https:\/\/[^\s{}]+\{\{1\}\}$/, "must be an https URL ending in {{1}} (the opaque token)"),
+      /**
+       * The link's path under mapping.portal.url, e.g. /s/{{1}}: the site's portal address comes
+       * from config, so the shipped templates work for every site. A full `url` is still accepted
+       * for a site's own templates; it must then start with portal.url.
+       */
+      path: z.string().max(500).regex(/^\/[^\s{}]*\{\{1\}\}$/, "must be a path such as /s/{{1}}, ending in {{1}} (the opaque token)").optional(),
+      url: z.string().max(2000).regex(/^https:\/\/[^\s{}]+\{\{1\}\}$/, "must be an https URL ending in {{1}} (the opaque token)").optional(),
       example: z.string().min(1).max(100),
     })
-    .strict(),
+    .strict()
+    .refine((b) => (b.path === undefined) !== (b.url === undefined), { message: "set exactly one of path (under mapping.portal.url) or url", path: ["path"] }),
 ]);
 
 const languageSchema = z
@@ -107,8 +114,13 @@ function checkButtonOrder(types: readonly string[], fail: (message: string) => n
   if (runs.filter((t) => t === "QUICK_REPLY").length > 1) fail("quick-reply buttons must be grouped together");
 }
 
-/** Bodies of POST /{WABA-id}/message_templates, one per language (whatsapp-cloud-api.md §11). */
-export function toMetaTemplateRequests(template: Template): unknown[] {
+/** The URL Meta gets for a URL button: the site's portal plus the template's path, or the template's own url. */
+export function buttonUrl(button: Extract<TemplateButtonDef, { type: "URL" }>, portalUrl: string): string {
+  return button.url ?? `${portalUrl.replace(/\/+$/, "")}${button.path ?? ""}`;
+}
+
+/** Bodies of POST /{WABA-id}/message_templates, one per language (whatsapp-cloud-api.md §11), for a site's portal. */
+export function toMetaTemplateRequests(template: Template, portalUrl: string): unknown[] {
   return [...template.languages].map(([language, lang]) => ({
     name: template.name,
     language,
@@ -122,7 +134,7 @@ export function toMetaTemplateRequests(template: Template): unknown[] {
             {
               type: "BUTTONS",
               buttons: lang.buttons.map((b) =>
-                b.type === "URL" ? { type: "URL", text: b.text, url: b.url, example: [b.example] } : { type: "QUICK_REPLY", text: b.text },
+                b.type === "URL" ? { type: "URL", text: b.text, url: buttonUrl(b, portalUrl), example: [b.example] } : { type: "QUICK_REPLY", text: b.text },
               ),
             },
           ]

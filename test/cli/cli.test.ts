@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, writeFileSync, cpSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, cpSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -35,6 +35,23 @@ describe("the fhir-notify CLI", () => {
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^ok: \d+ rules valid \(rules hash [0-9a-f]{12}\)\n$/);
+  });
+
+  it("checks the shipped mappings against a site's own portal, as the example config sets it", () => {
+    const r = cli(["mappings", "check"], { FHIR_NOTIFY_CONFIG: "config/fhir-notify.example.yaml", FHIR_PRIVATE_KEY: "-----BEGIN PRIVATE KEY-----" });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  it("runs the boot-time checks serve runs: a URL button outside portal.url fails the check, not the deploy", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fn-mappings-"));
+    cpSync(join(root, "mappings"), dir, { recursive: true });
+    const template = join(dir, "templates", "visit_followup_portal_v1.yaml");
+    writeFileSync(template, readFileSync(template, "utf8").replaceAll('path: "/s/{{1}}"', 'url: "https://elsewhere.example/s/{{1}}"'));
+    const r = cli(["mappings", "check", dir]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^fhir-notify: .*visit_followup_portal_v1\.yaml:\d+: languages\.en_US\.buttons\[0\]\.url: must start with the configured mapping\.portal\.url/);
+    expect(r.stderr.split("\n").filter(Boolean)).toHaveLength(1);
   });
 
   it("rejects a rule that tries to put a clinical field in a message, naming file and line", () => {

@@ -3,8 +3,11 @@ import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { loadFixture } from "../fixtures/fhir/load-fixture.js";
 import { toCloudApiRequest } from "../../src/delivery/whatsapp/cloud-api.request.js";
-import { previousProjection, type Prepared } from "../../src/mapping/mapping.js";
-import { bookingTime, clinicalPhrases, testFhir, testMapping, testSite } from "./site.js";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { loadMappingSet } from "../../src/mapping/load-rules.js";
+import { createMapping, previousProjection, type Prepared } from "../../src/mapping/mapping.js";
+import { bookingTime, clinicalPhrases, ruleFolder, testFhir, testMapping, testSite } from "./site.js";
 
 type Ok = Extract<Prepared, { ok: true }>;
 
@@ -179,6 +182,21 @@ describe("appointment fulfilled → portal pointer", () => {
     expect(button.text).toMatch(/^[A-Za-z0-9_-]{12}$/);
     expect(button.text).not.toContain("7781");
     expectNoClinicalText(p);
+  });
+
+  it("boots with the site's own portal.url, as the example config sets it: the shipped URL buttons derive from it", async () => {
+    const site = testSite({ portal: { url: "https://portal.hospital.example", tokenSecret: "test-secret-0123456789abcdef" } });
+    const visitEnd = new Date("2026-03-10T15:20:00Z");
+    const mapping = testMapping(site, visitEnd);
+    const p = expectOk(await mapping.prepare("appointment-fulfilled", loadFixture("Appointment", "fulfilled-en-chicago"), testFhir(), "dlv_followup_1"));
+    expect(p.message.buttons.map((b) => b.subType)).toEqual(["url"]);
+  });
+
+  it("refuses a site's own template whose full URL button points somewhere other than portal.url", () => {
+    const dir = ruleFolder({}, { withShippedRules: true });
+    const file = join(dir, "templates", "visit_followup_portal_v1.yaml");
+    writeFileSync(file, readFileSync(file, "utf8").replaceAll('path: "/s/{{1}}"', 'url: "https://elsewhere.example/s/{{1}}"'));
+    expect(() => createMapping(loadMappingSet(dir), testSite())).toThrow(/visit_followup_portal_v1\.yaml:\d+: languages\.en_US\.buttons\[0\]\.url: must start with the configured mapping\.portal\.url/);
   });
 
   it("does not message about old visits seen for the first time (a first sync or a backfill)", () => {

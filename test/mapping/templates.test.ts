@@ -29,7 +29,7 @@ describe("toMetaTemplateRequests", () => {
   it("builds the message_templates request for each language, with examples and buttons", () => {
     const reminder = templates.get("appointment_reminder_v1");
     if (!reminder) throw new Error("reminder template missing");
-    const [en] = toMetaTemplateRequests(reminder);
+    const [en] = toMetaTemplateRequests(reminder, "https://portal.hospital.example");
     expect(en).toEqual({
       name: "appointment_reminder_v1",
       language: "en_US",
@@ -47,12 +47,12 @@ describe("toMetaTemplateRequests", () => {
     });
   });
 
-  it("gives URL buttons their example suffix", () => {
+  it("points URL buttons at the site's own portal, with their example suffix", () => {
     const doc = templates.get("portal_document_available_v1");
     if (!doc) throw new Error("document template missing");
-    const requests = toMetaTemplateRequests(doc) as { components: { type: string; buttons?: unknown[] }[] }[];
+    const requests = toMetaTemplateRequests(doc, "https://portal.hospital.example/") as { components: { type: string; buttons?: unknown[] }[] }[];
     expect(requests[1]?.components.find((c) => c.type === "BUTTONS")?.buttons).toEqual([
-      { type: "URL", text: "Ver en el portal", url: "https://portal.example.org/d/{{1}}", example: ["Zx81kQ4pLm2R"] },
+      { type: "URL", text: "Ver en el portal", url: "https://portal.hospital.example/d/{{1}}", example: ["Zx81kQ4pLm2R"] },
     ]);
   });
 });
