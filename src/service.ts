@@ -23,6 +23,7 @@ import { createSenderState } from "./delivery/sender-state.js";
 import { createRateLimiter } from "./delivery/rate-limit.js";
 import { createTemplateHolds } from "./delivery/template-holds.js";
 import { createMessagingBudget } from "./delivery/messaging-budget.js";
+import { createTemplateGovernance } from "./delivery/template-governance.js";
 import { createStatusUpdates } from "./delivery/status-updates.js";
 import { createDeadLetters } from "./delivery/dead-letter.js";
 import { createWebhookIntake } from "./delivery/webhook-intake.js";
@@ -202,7 +203,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       stops["outbox"] = () => Promise.resolve(outbox!.close());
     }
 
-    const webhook = createWebhookIntake({ queues, metrics, appSecret: config.whatsapp.appSecret, phoneNumberId: config.whatsapp.phoneNumberId });
+    const governance = createTemplateGovernance({ holds: templateHolds, knownTemplates: new Set(mapping.rules.flatMap((r) => (r.message !== undefined ? [r.message.template.name] : []))), metrics, log });
+    const webhook = createWebhookIntake({ queues, metrics, appSecret: config.whatsapp.appSecret, phoneNumberId: config.whatsapp.phoneNumberId, governance });
 
     const queueHealth = createQueueHealth({ queues, metrics, clock, cacheMs: config.ops.queueStatsCacheMs });
     const subscriptionHealth = createSubscriptionHealth({

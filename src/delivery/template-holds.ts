@@ -23,9 +23,10 @@ export type HoldKind = "status" | "category";
 export interface TemplateHolds {
   /**
    * Set (hold) or lift (undefined) one kind of hold. Events can arrive out of order; one older
-   * than the last applied for the same template, language and kind changes nothing (false).
+   * than the last applied for the same template, language and kind changes nothing ("stale").
+   * Lifting a hold that is not there is "unchanged".
    */
-  apply(templateName: string, languageCode: string, kind: HoldKind, hold: TemplateHold | undefined, at: string): Promise<boolean>;
+  apply(templateName: string, languageCode: string, kind: HoldKind, hold: TemplateHold | undefined, at: string): Promise<"changed" | "unchanged" | "stale">;
   /** The hold that stops sends of this template in this language, if any (one HMGET). */
   heldFor(templateName: string, languageCode: string): Promise<TemplateHold | undefined>;
 }
@@ -43,7 +44,11 @@ const applyScript = `
 local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]))
 if last ~= nil and last > tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+if ARGV[3] == '' then
+  if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 2 end
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+end
 return 1`;
 const runApply = luaScript(applyScript);
 
@@ -56,7 +61,7 @@ export function createTemplateHolds(redis: Redis, prefix: string): TemplateHolds
       const ms = Date.parse(at);
       if (Number.isNaN(ms)) throw new RangeError("at must be an ISO date-time");
       const applied = await runApply(redis, [holdsKey, timesKey], [field(templateName, languageCode, kind), ms, hold === undefined ? "" : JSON.stringify(hold)]);
-      return applied === 1;
+      return applied === 1 ? "changed" : applied === 2 ? "unchanged" : "stale";
     },
     async heldFor(templateName, languageCode) {
       const [status, category] = await redis.hmget(holdsKey, field(templateName, languageCode, "status"), field(templateName, languageCode, "category"));

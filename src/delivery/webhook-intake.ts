@@ -6,6 +6,7 @@ import type { JobData } from "./jobs.js";
 import { hashPhone } from "./opt-out.js";
 import type { Queues } from "./queues.js";
 import { statusBatchJobId, statusBatchSize } from "./status-updates.js";
+import type { TemplateGovernance } from "./template-governance.js";
 import { hasValidSignature } from "./whatsapp/webhook-signature.js";
 import { parseWebhook, type InboundMessage } from "./whatsapp/webhook.schema.js";
 
@@ -14,6 +15,8 @@ export interface WebhookIntakeDeps {
   metrics: Metrics;
   appSecret: string | undefined;
   phoneNumberId: string | undefined;
+  /** Template status/category/quality webhooks: holds and alerts, applied before we answer. */
+  governance: TemplateGovernance;
 }
 
 /** Quick-reply payloads we set at send time look like "fn1:CONFIRM:<token>"; labels are a fallback. */
@@ -64,6 +67,9 @@ export function createWebhookIntake(deps: WebhookIntakeDeps) {
       return { data, options: { jobId: `in_${shortHash(m.id)}` } };
     });
     try {
+      // Applied before the 200, not queued: a template Meta paused must stop sends at once, and a
+      // Redis failure here answers 503 so Meta retries the whole POST (every step is idempotent).
+      for (const event of parsed.templates) await deps.governance.apply(event, receivedAt);
       if (statusJobs.length > 0) await deps.queues.enqueueBulk("apply-statuses", statusJobs);
       if (inboundJobs.length > 0) await deps.queues.enqueueBulk("inbound-message", inboundJobs);
     } catch (err) {
@@ -71,8 +77,9 @@ export function createWebhookIntake(deps: WebhookIntakeDeps) {
     }
     deps.metrics.webhookEvents.inc({ kind: "status" }, statuses.length);
     deps.metrics.webhookEvents.inc({ kind: "inbound" }, inboundJobs.length);
+    deps.metrics.webhookEvents.inc({ kind: "template" }, parsed.templates.length);
     deps.metrics.webhookEvents.inc({ kind: "ignored" }, parsed.ignoredOtherNumber + parsed.ignoredOther);
-    log.info({ statuses: statuses.length, inbound: inboundJobs.length, ignored: parsed.ignoredOtherNumber + parsed.ignoredOther }, "webhook accepted");
+    log.info({ statuses: statuses.length, inbound: inboundJobs.length, templates: parsed.templates.length, ignored: parsed.ignoredOtherNumber + parsed.ignoredOther }, "webhook accepted");
     return statuses.length + inboundJobs.length;
   };
 }

@@ -71,6 +71,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ["kind"] as const,
       registers,
     }),
+    templateAlerts: new Counter({
+      name: "fhir_notify_template_alerts_total",
+      help: "Template governance alerts by template and kind (held, released, status-notice, quality, category-pending); template is 'other' for names not in mappings/templates",
+      labelNames: ["template", "kind"] as const,
+      registers,
+    }),
     sendsDeferred: new Counter({
       name: "fhir_notify_sends_deferred_total",
       help: "Send attempts put off without using an attempt, by reason (messaging-budget, template-paused)",

@@ -4,6 +4,8 @@ import { confirmationFields } from "../fixtures/delivery-record.js";
 import type { Queues } from "../../src/delivery/queues.js";
 import { createStatusUpdates } from "../../src/delivery/status-updates.js";
 import { createWebhookIntake } from "../../src/delivery/webhook-intake.js";
+import { createTemplateGovernance } from "../../src/delivery/template-governance.js";
+import { createTemplateHolds } from "../../src/delivery/template-holds.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetrics } from "../../src/shared/metrics.js";
 import { buildStatusWebhook, signWebhook } from "../fakes/graph-api.server.js";
@@ -17,7 +19,8 @@ function setup() {
   const { redis, prefix, queues } = ownedQueues();
   const ledger = createLedger(redis, prefix);
   const deps = { ledger, queues, log: createLogger("silent"), metrics: createMetrics({ defaultMetrics: false }) };
-  return { queues, ledger, deps, updates: createStatusUpdates(deps) };
+  const governance = createTemplateGovernance({ holds: createTemplateHolds(redis, prefix), knownTemplates: new Set(), metrics: deps.metrics, log: deps.log });
+  return { queues, ledger, deps, governance, updates: createStatusUpdates(deps) };
 }
 
 const delivery = (n: number) => confirmationFields(n);
@@ -37,8 +40,8 @@ async function auditJobIds(queues: Queues): Promise<string[]> {
 
 describe("status webhooks applied to the ledger", () => {
   it("queues a POST's statuses in jobs of 100, and the same POST again as the same jobs", async () => {
-    const { queues, deps } = setup();
-    const accept = createWebhookIntake({ queues, metrics: deps.metrics, appSecret, phoneNumberId });
+    const { queues, deps, governance } = setup();
+    const accept = createWebhookIntake({ queues, metrics: deps.metrics, appSecret, phoneNumberId, governance });
     const body = buildStatusWebhook({
       phoneNumberId,
       statuses: Array.from({ length: 250 }, (_, n) => ({ wamid: `wamid.HBgL${n}`, status: "delivered" as const, timestamp: ts, callbackData: delivery(n).deliveryId })),

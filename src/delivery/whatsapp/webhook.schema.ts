@@ -42,9 +42,22 @@ export interface InboundMessage {
   optOut: boolean;
 }
 
+/**
+ * A WABA-level template webhook (§3.1, §3.5), in Meta's words but only the fields we act on.
+ * Field names from Meta's webhook references for message_template_status_update,
+ * template_category_update and message_template_quality_update.
+ */
+export type TemplateEvent = { templateName: string; languageCode: string; templateId?: string; at?: string } & (
+  | { kind: "status"; event: string; category?: string }
+  | { kind: "category"; newCategory?: string; previousCategory?: string; correctCategory?: string; effectiveAt?: string }
+  | { kind: "quality"; newScore: string; previousScore?: string }
+);
+
 export interface ParsedWebhook {
   statuses: StatusUpdate[];
   inbound: InboundMessage[];
+  /** Template status, category and quality changes for the WhatsApp Business Account. */
+  templates: TemplateEvent[];
   /** Items addressed to a phone number id other than ours (shared WABA or app). */
   ignoredOtherNumber: number;
   /** Changes for other fields, statuses we do not track (played), and items that failed to parse. */
@@ -58,6 +71,8 @@ const envelopeSchema = z.looseObject({
   entry: z.array(
     z.looseObject({
       id: z.string().optional(),
+      /** When Meta triggered the webhook (Unix seconds); orders template events. */
+      time: z.number().int().nonnegative().optional(),
       changes: z.array(z.looseObject({ field: z.string(), value: z.unknown() })),
     }),
   ),
@@ -101,6 +116,62 @@ const messageItemSchema = z.looseObject({
 
 const systemErrorSchema = z.looseObject({ code: z.number().int() });
 
+// Meta sends the template id as a number; accept a string too. Categories and events are open
+// sets (Meta adds values), so they stay strings here and are mapped in template-governance.ts.
+const templateId = z.union([z.number().int(), z.string()]).transform(String).optional();
+const templateBase = {
+  message_template_id: templateId,
+  message_template_name: z.string().min(1).max(512),
+  message_template_language: z.string().min(1).max(16),
+};
+const templateStatusSchema = z.looseObject({ ...templateBase, event: z.string().min(1).max(64), message_template_category: z.string().max(64).optional() });
+const templateCategorySchema = z.looseObject({
+  ...templateBase,
+  new_category: z.string().max(64).optional(),
+  previous_category: z.string().max(64).optional(),
+  correct_category: z.string().max(64).optional(),
+  category_update_timestamp: unixSeconds.optional(),
+});
+const templateQualitySchema = z.looseObject({ ...templateBase, new_quality_score: z.string().min(1).max(32), previous_quality_score: z.string().max(32).optional() });
+
+function toTemplateEvent(field: string, value: unknown, at: string | undefined): TemplateEvent | undefined {
+  const base = (v: { message_template_id?: string | undefined; message_template_name: string; message_template_language: string }) => ({
+    templateName: v.message_template_name,
+    languageCode: v.message_template_language,
+    ...(v.message_template_id !== undefined ? { templateId: v.message_template_id } : {}),
+    ...(at !== undefined ? { at } : {}),
+  });
+  switch (field) {
+    case "message_template_status_update": {
+      const v = templateStatusSchema.safeParse(value);
+      if (!v.success) return undefined;
+      return { ...base(v.data), kind: "status", event: v.data.event.toUpperCase(), ...(v.data.message_template_category !== undefined ? { category: v.data.message_template_category.toUpperCase() } : {}) };
+    }
+    case "template_category_update": {
+      const v = templateCategorySchema.safeParse(value);
+      if (!v.success) return undefined;
+      const d = v.data;
+      return {
+        ...base(d),
+        kind: "category",
+        ...(d.new_category !== undefined ? { newCategory: d.new_category.toUpperCase() } : {}),
+        ...(d.previous_category !== undefined ? { previousCategory: d.previous_category.toUpperCase() } : {}),
+        ...(d.correct_category !== undefined ? { correctCategory: d.correct_category.toUpperCase() } : {}),
+        ...(d.category_update_timestamp !== undefined ? { effectiveAt: d.category_update_timestamp } : {}),
+      };
+    }
+    case "message_template_quality_update": {
+      const v = templateQualitySchema.safeParse(value);
+      if (!v.success) return undefined;
+      return { ...base(v.data), kind: "quality", newScore: v.data.new_quality_score.toUpperCase(), ...(v.data.previous_quality_score !== undefined ? { previousScore: v.data.previous_quality_score.toUpperCase() } : {}) };
+    }
+    default:
+      return undefined;
+  }
+}
+
+const templateFields = new Set(["message_template_status_update", "template_category_update", "message_template_quality_update"]);
+
 export function parseWebhook(text: string, ownPhoneNumberId: string | undefined, optOutKeywords: readonly string[] = defaultOptOutKeywords): ParsedWebhook {
   let json: unknown;
   try {
@@ -113,10 +184,17 @@ export function parseWebhook(text: string, ownPhoneNumberId: string | undefined,
   if (!envelope.success) throw new AppError("invalid", "webhook body is not a WhatsApp Business Account notification", "entry");
 
   const keywords = new Set(optOutKeywords.map(normaliseKeyword));
-  const out: ParsedWebhook = { statuses: [], inbound: [], ignoredOtherNumber: 0, ignoredOther: 0, systemErrorCodes: [] };
+  const out: ParsedWebhook = { statuses: [], inbound: [], templates: [], ignoredOtherNumber: 0, ignoredOther: 0, systemErrorCodes: [] };
 
   for (const entry of envelope.data.entry) {
+    const at = entry.time !== undefined ? new Date(entry.time * 1000).toISOString() : undefined;
     for (const change of entry.changes) {
+      if (templateFields.has(change.field)) {
+        const event = toTemplateEvent(change.field, change.value, at);
+        if (event === undefined) out.ignoredOther += 1;
+        else out.templates.push(event);
+        continue;
+      }
       const value = change.field === "messages" ? messagesValueSchema.safeParse(change.value) : undefined;
       if (value === undefined || !value.success) {
         out.ignoredOther += 1;

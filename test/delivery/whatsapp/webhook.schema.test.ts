@@ -29,6 +29,7 @@ describe("parseWebhook: statuses", () => {
     expect(parsed).toEqual({
       statuses: [{ wamid, status, timestamp, callbackData: "dlv_src_rule_Appointment_a1_3f2a" }],
       inbound: [],
+      templates: [],
       ignoredOtherNumber: 0,
       ignoredOther: 0,
       systemErrorCodes: [],
@@ -70,8 +71,9 @@ describe("parseWebhook: statuses", () => {
   });
 
   it("counts changes for other subscribed fields as ignored", () => {
-    expect(parseWebhook(fixture("template-status-update.json"), own)).toMatchObject({ statuses: [], inbound: [], ignoredOther: 1 });
+    expect(parseWebhook(fixture("phone-number-quality-update.json"), own)).toMatchObject({ statuses: [], inbound: [], templates: [], ignoredOther: 1 });
   });
+
 
   it("parses a 1,000-status batch near Meta's 3 MB limit", () => {
     const statuses = Array.from({ length: 1000 }, (_, i) => ({
@@ -196,5 +198,30 @@ describe("opt-out keywords", () => {
 
   it("normalises configured keywords the same way as the text", () => {
     expect(normaliseKeyword(" não   mais ")).toBe(normaliseKeyword("NAO MAIS"));
+  });
+});
+
+describe("parseWebhook: template webhooks (Meta's message_template_status_update, template_category_update, message_template_quality_update)", () => {
+  it("reads a status event with its template, language, category and the entry time, ignoring fields it does not know", () => {
+    expect(parseWebhook(fixture("template-status-paused.json"), own).templates).toEqual([
+      { kind: "status", event: "PAUSED", category: "UTILITY", templateName: "appointment_confirmation_v1", languageCode: "en_US", templateId: "123456790", at: "2025-10-14T08:53:20.000Z" },
+    ]);
+    expect(parseWebhook(fixture("template-status-update.json"), own).templates).toMatchObject([{ kind: "status", event: "APPROVED", templateName: "appointment_reminder_v1" }]);
+  });
+
+  it("tells a completed recategorisation from the advance notice", () => {
+    expect(parseWebhook(fixture("template-category-marketing.json"), own).templates).toMatchObject([{ kind: "category", previousCategory: "UTILITY", newCategory: "MARKETING" }]);
+    const [pending] = parseWebhook(fixture("template-category-pending.json"), own).templates;
+    expect(pending).toMatchObject({ kind: "category", correctCategory: "MARKETING", newCategory: "UTILITY", effectiveAt: "2025-10-15T08:53:20.000Z" });
+    expect(pending).not.toHaveProperty("previousCategory");
+  });
+
+  it("reads a quality change", () => {
+    expect(parseWebhook(fixture("template-quality-red.json"), own).templates).toMatchObject([{ kind: "quality", newScore: "RED", previousScore: "YELLOW" }]);
+  });
+
+  it("counts a template event without a name or language as ignored instead of failing the POST", () => {
+    const body = JSON.stringify({ object: "whatsapp_business_account", entry: [{ id: "1", changes: [{ field: "message_template_status_update", value: { event: "PAUSED" } }] }] });
+    expect(parseWebhook(body, own)).toMatchObject({ templates: [], ignoredOther: 1 });
   });
 });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { createTemplateHolds } from "../../../src/delivery/template-holds.js";
 import { templateHoldRecheckMs } from "../../../src/delivery/send.worker.js";
-import { startDeliveryService, startIn, type DeliveryKit } from "./delivery-kit.js";
+import { readFileSync } from "node:fs";
+import { signWebhook } from "../../fakes/graph-api.server.js";
+import { appSecret, startDeliveryService, startIn, type DeliveryKit } from "./delivery-kit.js";
 
 /** Books one appointment for a fresh patient and returns the confirmation's delivery id. */
 async function bookConfirmation(kit: DeliveryKit, phone: string): Promise<string> {
@@ -63,9 +65,72 @@ describe("the send worker honours template holds shared through Redis", () => {
     const kit = await startDeliveryService();
     const holds = createTemplateHolds(kit.service.redis, kit.service.config.redis.prefix);
     const t0 = Date.now();
-    expect(await holds.apply("appointment_confirmation_v1", "en_US", "status", undefined, new Date(t0 + 5000).toISOString())).toBe(true);
-    expect(await holds.apply("appointment_confirmation_v1", "en_US", "status", { code: "paused", since: new Date(t0).toISOString() }, new Date(t0).toISOString())).toBe(false);
+    expect(await holds.apply("appointment_confirmation_v1", "en_US", "status", undefined, new Date(t0 + 5000).toISOString())).toBe("unchanged");
+    expect(await holds.apply("appointment_confirmation_v1", "en_US", "status", { code: "paused", since: new Date(t0).toISOString() }, new Date(t0).toISOString())).toBe("stale");
     expect(await holds.heldFor("appointment_confirmation_v1", "en_US")).toBeUndefined();
+  });
+});
+
+const fixture = (name: string) => readFileSync(new URL(`../../fixtures/whatsapp/${name}`, import.meta.url), "utf8");
+
+/** A signed WABA webhook, posted the way Meta does. */
+async function postWebhook(kit: DeliveryKit, body: string): Promise<Response> {
+  return fetch(`${kit.service.url}/hooks/whatsapp`, { method: "POST", headers: { "content-type": "application/json", "x-hub-signature-256": signWebhook(body, appSecret) }, body });
+}
+
+const approvedAt = (time: number) =>
+  JSON.stringify({
+    object: "whatsapp_business_account",
+    entry: [{ id: "100000000000001", time, changes: [{ field: "message_template_status_update", value: { event: "APPROVED", message_template_id: 123456790, message_template_name: "appointment_confirmation_v1", message_template_language: "en_US", reason: "NONE", message_template_category: "UTILITY" } }] }],
+  });
+
+describe("Meta's template webhooks hold and release templates for every worker", () => {
+  it("holds a template recategorised to MARKETING at once: the next message ends not-done, with an alert", async () => {
+    const kit = await startDeliveryService();
+    expect((await postWebhook(kit, fixture("template-category-marketing.json"))).status).toBe(200);
+    const id = await bookConfirmation(kit, "+12025550164");
+    const record = await kit.until(id, "the confirmation not-done", (r) => r.state === "not-done");
+    expect(record).toMatchObject({ reason: "template-held", templateHold: "not-utility" });
+    const c = await kit.communication(id, (x) => x.status === "not-done");
+    expect(c.statusReason?.text).toMatch(/recategorised/);
+    expect(events(kit).find((e) => e.event === "template-held")).toMatchObject({ template: "appointment_confirmation_v1", language: "en_US", hold: "not-utility" });
+    expect(await kit.service.metrics.registry.metrics()).toMatch(/fhir_notify_template_alerts_total\{template="appointment_confirmation_v1",kind="held"\} 1/);
+  });
+
+  it("defers sends of a paused template and sends them after a later APPROVED; an older APPROVED does not lift the pause", async () => {
+    const kit = await startDeliveryService();
+    await postWebhook(kit, fixture("template-status-paused.json"));
+    // An APPROVED from before the pause (Meta does not order webhooks): stale, ignored.
+    await postWebhook(kit, approvedAt(1760431900));
+    const phone = "+12025550165";
+    const id = await bookConfirmation(kit, phone);
+    const job = await kit.delayed(id, () => true, templateHoldRecheckMs - 60_000);
+    expect(events(kit).some((e) => e.event === "template-event-stale")).toBe(true);
+
+    await postWebhook(kit, approvedAt(1760432000 + 3 * 3600));
+    expect(events(kit).find((e) => e.event === "template-released")).toMatchObject({ template: "appointment_confirmation_v1" });
+    await job.promote();
+    await kit.until(id, "the confirmation accepted", (r) => r.state === "accepted");
+    expect(kit.graph.sentTo(phone)).toBe(1);
+  });
+
+  it("only alerts on an advance recategorisation notice and on a quality drop: messages still go", async () => {
+    const kit = await startDeliveryService();
+    await postWebhook(kit, fixture("template-category-pending.json"));
+    await postWebhook(kit, fixture("template-quality-red.json"));
+    const phone = "+12025550166";
+    const id = await bookConfirmation(kit, phone);
+    await kit.until(id, "the confirmation accepted", (r) => r.state === "accepted");
+    expect(events(kit).find((e) => e.event === "template-category-pending")).toMatchObject({ correctCategory: "MARKETING" });
+    expect(events(kit).find((e) => e.event === "template-quality")).toMatchObject({ score: "RED" });
+  });
+
+  it("answers 200 and ignores a template webhook it cannot read", async () => {
+    const kit = await startDeliveryService();
+    const body = JSON.stringify({ object: "whatsapp_business_account", entry: [{ id: "1", changes: [{ field: "template_category_update", value: { new_category: 7 } }] }] });
+    const res = await postWebhook(kit, body);
+    expect(res.status).toBe(200);
+    expect(await kit.service.metrics.registry.metrics()).toMatch(/fhir_notify_webhook_events_total\{kind="ignored"\} 1/);
   });
 });
 
