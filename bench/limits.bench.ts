@@ -17,14 +17,12 @@
  * Run: `npx tsx bench/limits.bench.ts --n 100000` (or import benchLimits). Never run in tests.
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { deleteKeys } from "../test/support/redis-prefix.js";
 import { appointmentBodyTemplate, runLoad, type LoadResult } from "./load.js";
+import { benchRedis } from "./private-redis.js";
 
 const token = "limits-token-0123456789abcdef";
 const mib = 1024 * 1024;
@@ -45,18 +43,8 @@ type ChildRequest = { type: "rss"; resetPeak?: boolean; gc?: boolean } | { type:
 type ChildReply = { type: "ready"; url: string } | { type: "rss"; rss: number; peak: number } | { type: "stopped" };
 
 export async function benchLimits(n = 100_000): Promise<LimitsResult> {
-  let redisUrl = process.env.BENCH_REDIS_URL;
-  let stopRedis = async () => {};
-  if (redisUrl === undefined) {
-    const { startEmbeddedRedis } = await import("../src/redis/embedded-redis.js");
-    const dir = mkdtempSync(join(tmpdir(), "fn-limits-redis-"));
-    const embedded = await startEmbeddedRedis(dir);
-    redisUrl = embedded.url;
-    stopRedis = async () => {
-      await embedded.stop();
-      rmSync(dir, { recursive: true, force: true });
-    };
-  }
+  const benchServer = await benchRedis();
+  const redisUrl = benchServer.url;
   const prefix = `bench-${randomUUID()}`;
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
   const child = fork(fileURLToPath(import.meta.url), [], {
@@ -95,7 +83,7 @@ export async function benchLimits(n = 100_000): Promise<LimitsResult> {
     if (child.exitCode === null) child.kill("SIGKILL");
     await deleteKeys(redis, prefix);
     await redis.quit();
-    await stopRedis();
+    await benchServer.stop();
   }
 }
 

@@ -17,6 +17,21 @@ export interface SendBenchResult {
  * Messages per second from client.sendTemplate to the fake Graph API's acknowledgement, 64 in
  * flight, loopback only. Measures our client's overhead (validation, JSON, fetch), not Meta.
  */
+/** Reminder i: a synthetic 555 number of its own, the parameters a real reminder carries. */
+export function benchMessage(i: number): TemplateMessage {
+  return {
+    to: `+1555${String(1_000_000 + i).slice(-7)}`,
+    templateName: "appointment_reminder_v1",
+    languageCode: "en_US",
+    bodyParameters: ["Alex", "Riverside Clinic", "Tuesday 14 October", "09:30"],
+    buttons: [
+      { subType: "quick_reply", index: 0, payload: `rc1:CONFIRM:${i}` },
+      { subType: "quick_reply", index: 1, payload: `rc1:RESCHEDULE:${i}` },
+    ],
+    callbackData: `bench_${i}`,
+  };
+}
+
 export async function benchSend(n: number): Promise<SendBenchResult> {
   const total = Math.min(Math.max(1, Math.floor(n)), maxMessages);
   const graph = await startFakeGraphApi();
@@ -25,17 +40,7 @@ export async function benchSend(n: number): Promise<SendBenchResult> {
       { apiBase: graph.url, graphVersion: "v23.0", phoneNumberId: graph.phoneNumberId, accessToken: graph.accessToken, timeoutMs: 15_000 },
       createLogger("silent"),
     );
-    const message = (i: number): TemplateMessage => ({
-      to: `+1555${String(1_000_000 + i).slice(-7)}`,
-      templateName: "appointment_reminder_v1",
-      languageCode: "en_US",
-      bodyParameters: ["Alex", "Riverside Clinic", "Tuesday 14 October", "09:30"],
-      buttons: [
-        { subType: "quick_reply", index: 0, payload: `rc1:CONFIRM:${i}` },
-        { subType: "quick_reply", index: 1, payload: `rc1:RESCHEDULE:${i}` },
-      ],
-      callbackData: `bench_${i}`,
-    });
+    const message = (i: number) => benchMessage(i);
 
     let next = 0;
     const started = performance.now();

@@ -35,6 +35,8 @@ export interface ScaleOptions {
    * and process-event jobs enqueued directly, so the figure is the workers' own rate.
    */
   fhir: "sandbox" | "memory";
+  /** With `memory`: the store behind the HTTP FHIR server (the bench passes one indexed by identifier). */
+  store?: FakeFhir;
   /** Bound on each wait, so a stuck run fails instead of hanging. */
   timeoutMs: number;
 }
@@ -133,7 +135,7 @@ export async function runScale(options: ScaleOptions): Promise<ScaleRun> {
         },
       );
     } else {
-      const fake = new FakeFhir();
+      const fake = options.store ?? new FakeFhir();
       const org = fake.put<Organization>({ resourceType: "Organization", name: "Riverside Health" });
       const loc = fake.put<Location>({ resourceType: "Location", name: "Riverside Clinic", managingOrganization: { reference: `Organization/${org.id}` } });
       const pr = fake.put<Practitioner>({ resourceType: "Practitioner", name: [{ family: "Lee", prefix: ["Dr."] }] });
