@@ -49,6 +49,7 @@ import { previewResource } from "./mapping/preview.js";
 import type { Clock } from "./shared/clock.js";
 import { createMetrics, type Metrics } from "./shared/metrics.js";
 import { runSteps, type Step } from "./shared/lifecycle.js";
+import { fhirServerId } from "./shared/ids.js";
 
 export type Role = "api" | "worker" | "all";
 
@@ -283,6 +284,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
     if (role !== "api") {
       const workerConnection = { url: redisTarget.url, maxRetriesPerRequest: null };
+      // Every source reads the one configured FHIR server, so every channel shares its key.
+      const fhirServer = fhirServerId(fhirBaseUrl);
       const scheduler = createScheduler({ queues, ledger, clock, log, rulesHash: mapping.rulesHash, dryRun: outbox !== undefined });
       const poller = createPoller({ fhir, baseUrl: fhirBaseUrl, redis, prefix, log });
       const recovery = createRecovery({ baseUrl: fhirBaseUrl, fetchBundle: (u) => fhir.fetchPage(u), poller, log });
@@ -295,7 +298,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         intake: async (job: Job) => {
           if (job.name === "catch-up") return catchUp(job);
           if (job.name === "check-heartbeats") return heartbeats();
-          return processEvent({ fhir, mapping, scheduler, ledger, state: createResourceStateStore(redis, prefix), clock, log, metrics })(job);
+          return processEvent({ fhir, mapping, scheduler, ledger, state: createResourceStateStore(redis, prefix), clock, log, metrics, serverOf: () => fhirServer })(job);
         },
         delivery: sendMessage({
           fhir,

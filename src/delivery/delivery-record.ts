@@ -55,7 +55,10 @@ export interface StatusEvent {
 
 export interface DeliveryRecord {
   deliveryId: string;
+  /** The channel (configured source) whose notification first decided this message. */
   source: string;
+  /** fhirServerId() of the FHIR server the resource lives on; absent on records of older builds. */
+  server?: string;
   ruleId: string;
   rulesHash: string;
   templateName: string;

@@ -17,6 +17,9 @@ export type DeliveryFields = Omit<DeliveryRecord, "state" | "history" | "sentAt"
   fhirWaits?: number;
 };
 
+/** What files a delivery in its pending set: the server key (older records: the source), rule and resource. */
+export type PendingOwner = Pick<DeliveryFields, "deliveryId" | "source" | "server" | "ruleId" | "resourceRef">;
+
 export type LedgerRecord = DeliveryRecord & Pick<DeliveryFields, "distinctBy" | "inFlightSince" | "deadLettered" | "throttled" | "fhirWaits">;
 
 /** Append-only status log per delivery plus a few set fields; the current state is a fold of the log. */
@@ -36,7 +39,7 @@ export interface Ledger {
    * same moment is dropped; one round trip instead of seven. Also schedules the expiry check for
    * `expiresAtMs`. Returns the parked statuses.
    */
-  recordAccepted(record: Pick<DeliveryFields, "deliveryId" | "source" | "ruleId" | "resourceRef">, wamid: string, event: StatusEvent, expiresAtMs: number): Promise<string[]>;
+  recordAccepted(record: PendingOwner, wamid: string, event: StatusEvent, expiresAtMs: number): Promise<string[]>;
   /** Deliveries whose expiry check is due at `nowMs`, oldest first. */
   dueForExpiry(nowMs: number, limit: number): Promise<string[]>;
   clearExpiry(deliveryId: string): Promise<void>;
@@ -50,9 +53,13 @@ export interface Ledger {
    */
   applyStatus(deliveryId: string, wamid: string, event: StatusEvent, fields?: Partial<DeliveryFields>): Promise<{ isNew: boolean; record: LedgerRecord } | undefined>;
   byWamid(wamid: string): Promise<string | undefined>;
-  /** Deliveries of one rule for one resource that may still be waiting to be sent. */
-  pending(source: string, ruleId: string, resourceRef: string): Promise<string[]>;
-  settle(source: string, ruleId: string, resourceRef: string, deliveryId: string): Promise<void>;
+  /**
+   * Deliveries of one rule for one resource that may still be waiting to be sent. `scopes`: the
+   * FHIR server key and, for records of builds that scoped by channel, the source name.
+   */
+  pending(scopes: string | readonly string[], ruleId: string, resourceRef: string): Promise<string[]>;
+  /** The delivery no longer waits to be sent (under whichever scope it was filed). */
+  settle(record: PendingOwner): Promise<void>;
   recent(limit: number): Promise<string[]>;
 }
 
@@ -132,7 +139,8 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
   const key = (id: string) => `${prefix}:dlv:${id}`;
   const eventsKey = (id: string) => `${prefix}:dlv:${id}:ev`;
   const eventKeysKey = (id: string) => `${prefix}:dlv:${id}:evk`;
-  const pendingKey = (source: string, ruleId: string, ref: string) => `${prefix}:pend:${source}|${ruleId}|${ref}`;
+  const pendingKey = (scope: string, ruleId: string, ref: string) => `${prefix}:pend:${scope}|${ruleId}|${ref}`;
+  const pendingKeyOf = (owner: PendingOwner) => pendingKey(owner.server ?? owner.source, owner.ruleId, owner.resourceRef);
   const indexKey = `${prefix}:dlv-index`;
   const parkKey = (wamid: string) => `${prefix}:park:${wamid}`;
   // One sorted set (score: when to check) instead of a delayed BullMQ job per message, which would
@@ -149,7 +157,7 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       const encoded = Object.entries(encode(fields)).flat();
       const created = await runCreate(
         redis,
-        [key(fields.deliveryId), pendingKey(fields.source, fields.ruleId, fields.resourceRef), indexKey],
+        [key(fields.deliveryId), pendingKeyOf(fields), indexKey],
         [fields.deliveryId, retentionSeconds, Date.parse(fields.createdAt), ...encoded],
       );
       return created === 1;
@@ -176,7 +184,7 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       const id = record.deliveryId;
       return (await runAccept(
         redis,
-        [eventsKey(id), eventKeysKey(id), key(id), `${prefix}:wamid:${wamid}`, pendingKey(record.source, record.ruleId, record.resourceRef), parkKey(wamid), expiryKey],
+        [eventsKey(id), eventKeysKey(id), key(id), `${prefix}:wamid:${wamid}`, pendingKeyOf(record), parkKey(wamid), expiryKey],
         [eventKeyOf(event), JSON.stringify(event), retentionSeconds, JSON.stringify(wamid), id, Math.round(expiresAtMs)],
       )) as string[];
     },
@@ -205,11 +213,14 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
     async byWamid(wamid) {
       return (await redis.get(`${prefix}:wamid:${wamid}`)) ?? undefined;
     },
-    pending(source, ruleId, resourceRef) {
-      return redis.smembers(pendingKey(source, ruleId, resourceRef));
+    pending(scopes, ruleId, resourceRef) {
+      const keys = [...new Set(typeof scopes === "string" ? [scopes] : scopes)].map((scope) => pendingKey(scope, ruleId, resourceRef));
+      return keys.length === 1 ? redis.smembers(keys[0]!) : redis.sunion(...keys);
     },
-    async settle(source, ruleId, resourceRef, deliveryId) {
-      await redis.srem(pendingKey(source, ruleId, resourceRef), deliveryId);
+    async settle(owner) {
+      // Both scopes: a record created by an older build sits in its source's set.
+      const keys = new Set([pendingKeyOf(owner), pendingKey(owner.source, owner.ruleId, owner.resourceRef)]);
+      await Promise.all([...keys].map((k) => redis.srem(k, owner.deliveryId)));
     },
     recent(limit) {
       return redis.zrevrange(indexKey, 0, limit - 1);

@@ -17,6 +17,19 @@ export interface SchedulerDeps {
   dryRun: boolean;
 }
 
+/**
+ * Where a decision comes from: the channel (source) that notified and the FHIR server it reads.
+ * Messages are scoped by server, so the same change through two channels is one message. Records
+ * of builds that scoped by source (their ids carry the source name) are still found: a decision
+ * whose old-style id exists keeps that id, and pending look-ups read both scopes.
+ */
+export interface ScheduleScope {
+  source: string;
+  server: string;
+}
+
+export const pendingScopes = (scope: ScheduleScope): string[] => [scope.server, scope.source];
+
 export interface ScheduleOutcome {
   queued: string[];
   duplicates: string[];
@@ -39,9 +52,9 @@ export function createScheduler(deps: SchedulerDeps) {
   }
 
   /** Remove a waiting send job and record why it will not be sent. Safe if it already ran. */
-  async function cancel(source: string, ruleId: string, resourceRef: string, deliveryId: string, reason: NotDoneReason, patientRef?: string): Promise<boolean> {
+  async function cancel(scope: ScheduleScope, ruleId: string, resourceRef: string, deliveryId: string, reason: NotDoneReason, patientRef?: string): Promise<boolean> {
     const record = await ledger.get(deliveryId);
-    await ledger.settle(source, ruleId, resourceRef, deliveryId);
+    await ledger.settle(record ?? { deliveryId, source: scope.source, server: scope.server, ruleId, resourceRef });
     if (record === undefined || record.state !== "queued" || record.inFlightSince !== undefined) return false;
     const job = await queues.byName.delivery.getJob(deliveryId);
     // A job that is running right now cannot be removed; its own pre-send re-check will stop it.
@@ -53,10 +66,18 @@ export function createScheduler(deps: SchedulerDeps) {
     return true;
   }
 
+  /** The server-scoped id, unless this message was already decided under an older build's source-scoped id. */
+  async function idFor(scope: ScheduleScope, match: MatchedRule, resource: FhirResource & { id: string }): Promise<string> {
+    const id = makeDeliveryId(scope.server, match.ruleId, resource.resourceType, resource.id, match.distinctBy);
+    const legacy = makeDeliveryId(scope.source, match.ruleId, resource.resourceType, resource.id, match.distinctBy);
+    return (await ledger.get(legacy)) !== undefined ? legacy : id;
+  }
+
   return {
     cancel,
     finishNotDone,
-    async schedule(source: string, resource: FhirResource & { id: string }, matches: readonly MatchedRule[]): Promise<ScheduleOutcome> {
+    async schedule(scope: ScheduleScope, resource: FhirResource & { id: string }, matches: readonly MatchedRule[]): Promise<ScheduleOutcome> {
+      const { source, server } = scope;
       const outcome: ScheduleOutcome = { queued: [], duplicates: [], cancelled: [], skipped: [] };
       const ref = `${resource.resourceType}/${resource.id}`;
       // Known from the moment the record is written, so the planned, cancelled and superseded
@@ -67,21 +88,22 @@ export function createScheduler(deps: SchedulerDeps) {
       for (const match of matches) {
         if (match.action === "cancel-pending") {
           const target = match.cancelsRuleId ?? match.ruleId;
-          for (const pendingId of await ledger.pending(source, target, ref)) {
-            if (await cancel(source, target, ref, pendingId, "no-longer-applies", patientRef)) outcome.cancelled.push(pendingId);
+          for (const pendingId of await ledger.pending(pendingScopes(scope), target, ref)) {
+            if (await cancel(scope, target, ref, pendingId, "no-longer-applies", patientRef)) outcome.cancelled.push(pendingId);
           }
           continue;
         }
 
-        const id = makeDeliveryId(source, match.ruleId, resource.resourceType, resource.id, match.distinctBy);
+        const id = await idFor(scope, match, resource);
         // A new distinct value (a rescheduled start) supersedes the rule's earlier pending message.
-        for (const pendingId of await ledger.pending(source, match.ruleId, ref)) {
-          if (pendingId !== id && (await cancel(source, match.ruleId, ref, pendingId, "superseded", patientRef))) outcome.cancelled.push(pendingId);
+        for (const pendingId of await ledger.pending(pendingScopes(scope), match.ruleId, ref)) {
+          if (pendingId !== id && (await cancel(scope, match.ruleId, ref, pendingId, "superseded", patientRef))) outcome.cancelled.push(pendingId);
         }
 
         const created = await ledger.create({
           deliveryId: id,
           source,
+          server,
           ruleId: match.ruleId,
           rulesHash: deps.rulesHash,
           templateName: match.templateName,
@@ -110,7 +132,7 @@ export function createScheduler(deps: SchedulerDeps) {
         if (match.sendAt !== undefined && match.sendAt.getTime() < now.getTime() && match.category === "reminder") {
           // The reminder's moment has passed (booked inside the lead time): the confirmation covers it.
           await finishNotDone(id, "past-due", "the reminder time had already passed when the appointment was booked or changed");
-          await ledger.settle(source, match.ruleId, ref, id);
+          await ledger.settle({ deliveryId: id, source, server, ruleId: match.ruleId, resourceRef: ref });
           outcome.skipped.push({ deliveryId: id, reason: "past-due" });
           continue;
         }

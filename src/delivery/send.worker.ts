@@ -77,7 +77,7 @@ export function sendMessage(deps: SendWorkerDeps) {
     await ledger.set(record.deliveryId, { reason, reasonDetail: detail, ...(code !== undefined ? { vendorCode: code } : {}) });
     await ledger.clear(record.deliveryId, "inFlightSince");
     await ledger.append(record.deliveryId, { state: "not-done", at: clock.now().toISOString(), ...(code !== undefined ? { code } : {}) });
-    await ledger.settle(record.source, record.ruleId, record.resourceRef, record.deliveryId);
+    await ledger.settle(record);
     await audit(record.deliveryId, "not-done");
     metrics.notDone.inc({ reason });
     metrics.messages.inc({ template: record.templateName, state: "not-done" });

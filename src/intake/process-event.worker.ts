@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import type { FhirPort } from "../fhir/fhir.port.js";
 import type { Mapping } from "../mapping/mapping.js";
 import { previousProjection } from "../mapping/mapping.js";
-import type { Scheduler } from "../delivery/schedule.js";
+import { pendingScopes, type Scheduler, type ScheduleScope } from "../delivery/schedule.js";
 import type { Ledger } from "../delivery/ledger.js";
 import { consume } from "../delivery/queues.js";
 import type { Clock } from "../shared/clock.js";
@@ -20,6 +20,8 @@ export interface ProcessEventDeps {
   clock: Clock;
   log: Logger;
   metrics: Metrics;
+  /** fhirServerId() of the FHIR server the source reads from: decisions are scoped by it, not by channel. */
+  serverOf: (source: string) => string;
 }
 
 /**
@@ -32,6 +34,7 @@ export function processEvent(deps: ProcessEventDeps) {
     const event = consume("process-event", job);
     const ref = `${event.resourceType}/${event.id}`;
     const log = deps.log.child({ jobId: job.id, source: event.source, ref });
+    const scope: ScheduleScope = { source: event.source, server: deps.serverOf(event.source) };
 
     const current =
       event.interaction === "delete" ? undefined : await deps.fhir.read<FhirResource>(event.resourceType as FhirResource["resourceType"], event.id);
@@ -40,11 +43,11 @@ export function processEvent(deps: ProcessEventDeps) {
       // Deleted or gone: nothing may still go out about it.
       let cancelled = 0;
       for (const rule of deps.mapping.rules) {
-        for (const pendingId of await deps.ledger.pending(event.source, rule.id, ref)) {
-          if (await deps.scheduler.cancel(event.source, rule.id, ref, pendingId, "resource-gone")) cancelled++;
+        for (const pendingId of await deps.ledger.pending(pendingScopes(scope), rule.id, ref)) {
+          if (await deps.scheduler.cancel(scope, rule.id, ref, pendingId, "resource-gone")) cancelled++;
         }
       }
-      await deps.state.forget(event.source, ref);
+      await Promise.all(pendingScopes(scope).map((s) => deps.state.forget(s, ref)));
       deps.metrics.decisions.inc({ outcome: "gone", reason: "resource-gone" });
       log.info({ cancelled }, "resource gone; pending deliveries cancelled");
       return "gone";
@@ -58,10 +61,12 @@ export function processEvent(deps: ProcessEventDeps) {
       throw new Error(`FHIR server returned version ${seen} of ${event.resourceType}, older than the notified version ${event.versionId}; retrying`);
     }
 
-    const previous = await deps.state.get(event.source, ref);
+    // What was last decided on for this resource, through any channel from this server (older
+    // builds kept it per source).
+    const previous = (await deps.state.get(scope.server, ref)) ?? (await deps.state.get(scope.source, ref));
     const matches = deps.mapping.match(current, previous, deps.clock.now());
-    const outcome = await deps.scheduler.schedule(event.source, current as FhirResource & { id: string }, matches);
-    await deps.state.set(event.source, ref, previousProjection(current));
+    const outcome = await deps.scheduler.schedule(scope, current as FhirResource & { id: string }, matches);
+    await deps.state.set(scope.server, ref, previousProjection(current));
 
     // Reason label values are fixed codes (never ids): why this outcome, for dashboards and alerts.
     for (const [name, reason, list] of [

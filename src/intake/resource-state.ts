@@ -4,25 +4,26 @@ import type { PreviousProjection } from "../mapping/mapping.js";
 /**
  * The last processed version of each resource, as the mapping's LOGIC-only projection (status,
  * start, ...), so rules can test "became booked" or "start changed" without keeping resource bodies.
+ * Keyed by scope: the FHIR server key (older builds: the source name).
  */
 export interface ResourceStateStore {
-  get(source: string, ref: string): Promise<PreviousProjection | undefined>;
-  set(source: string, ref: string, projection: PreviousProjection): Promise<void>;
-  forget(source: string, ref: string): Promise<void>;
+  get(scope: string, ref: string): Promise<PreviousProjection | undefined>;
+  set(scope: string, ref: string, projection: PreviousProjection): Promise<void>;
+  forget(scope: string, ref: string): Promise<void>;
 }
 
 export function createResourceStateStore(redis: Redis, prefix: string, retentionSeconds = 180 * 24 * 3600): ResourceStateStore {
-  const key = (source: string, ref: string) => `${prefix}:rs:${source}|${ref}`;
+  const key = (scope: string, ref: string) => `${prefix}:rs:${scope}|${ref}`;
   return {
-    async get(source, ref) {
-      const raw = await redis.get(key(source, ref));
+    async get(scope, ref) {
+      const raw = await redis.get(key(scope, ref));
       return raw === null ? undefined : (JSON.parse(raw) as PreviousProjection);
     },
-    async set(source, ref, projection) {
-      await redis.set(key(source, ref), JSON.stringify(projection), "EX", retentionSeconds);
+    async set(scope, ref, projection) {
+      await redis.set(key(scope, ref), JSON.stringify(projection), "EX", retentionSeconds);
     },
-    async forget(source, ref) {
-      await redis.del(key(source, ref));
+    async forget(scope, ref) {
+      await redis.del(key(scope, ref));
     },
   };
 }

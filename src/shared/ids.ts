@@ -19,12 +19,24 @@ export function intakeJobId(source: string, resourceType: string, id: string, ve
 }
 
 /**
- * The delivery id names the *intended message*: rule + resource + the values the rule says make a
- * message distinct (for a reminder, the appointment start). Those values may be PHI (dates), so
- * they are hashed; a reschedule changes the hash, an edited comment does not.
+ * The FHIR server a source reads from, as a short stable key: host and path of its base URL
+ * (scheme, default port, case of the host and trailing slashes ignored), hashed so it fits a job id.
+ * Two channels from one server (a rest-hook and a backport subscription during a migration) share it.
  */
-export function deliveryId(source: string, ruleId: string, resourceType: string, id: string, distinctBy: readonly string[]): string {
-  return ["dlv", safe(source), safe(ruleId), safe(resourceType), safe(id), shortHash(...distinctBy)].join("_");
+export function fhirServerId(baseUrl: string): string {
+  const url = new URL(baseUrl);
+  return `srv${shortHash(`${url.host}${url.pathname.replace(/\/+$/, "")}`)}`;
+}
+
+/**
+ * The delivery id names the *intended message*: FHIR server + rule + resource + the values the rule
+ * says make a message distinct (for a reminder, the appointment start); not the channel it came
+ * through, so two sources notifying the same change give one message. Those values may be PHI
+ * (dates), so they are hashed; a reschedule changes the hash, an edited comment does not. Builds
+ * before 2026-12 put the source name where the server key is now (see ScheduleScope).
+ */
+export function deliveryId(server: string, ruleId: string, resourceType: string, id: string, distinctBy: readonly string[]): string {
+  return ["dlv", safe(server), safe(ruleId), safe(resourceType), safe(id), shortHash(...distinctBy)].join("_");
 }
 
 export function auditJobId(deliveryId: string, step: string): string {

@@ -24,6 +24,7 @@ function setup() {
     clock: systemClock,
     log: createLogger("silent"),
     metrics: createMetrics({ defaultMetrics: false }),
+    serverOf: () => "srv-hapi",
   } as unknown as ProcessEventDeps;
   const run = (versionId: string) =>
     processEvent(deps)({

@@ -1,6 +1,7 @@
 import type { Appointment } from "fhir/r4";
 import { describe, expect, it } from "vitest";
 import { createLedger } from "../../../src/delivery/ledger.js";
+import { fhirServerId } from "../../../src/shared/ids.js";
 import { startTestService } from "../../support/start-test-service.js";
 import { waitFor } from "../../support/wait-for.js";
 import { bookedAppointment, drained, fhirJson, intakeEvents } from "./support.js";
@@ -21,7 +22,7 @@ describe("an appointment's life in the sandbox, through the sandbox's rest-hooks
     const ref = `Appointment/${v1.id}`;
     await completed(v1);
     const [reminderId] = await waitFor("a pending reminder", async () => {
-      const ids = await ledger.pending("sandbox", "appointment-reminder", ref);
+      const ids = await ledger.pending(fhirServerId(service.fhirBaseUrl), "appointment-reminder", ref);
       return ids.length > 0 ? ids : undefined;
     });
     expect(await (await service.queues.byName.delivery.getJob(reminderId!))?.isDelayed()).toBe(true);
@@ -49,7 +50,7 @@ describe("an appointment's life in the sandbox, through the sandbox's rest-hooks
     }
     expect(await service.queues.byName.delivery.getJob(reminderId!)).toBeUndefined();
     expect((await ledger.get(reminderId!))?.state).toBe("not-done");
-    expect(await ledger.pending("sandbox", "appointment-reminder", ref)).toEqual([]);
+    expect(await ledger.pending(fhirServerId(service.fhirBaseUrl), "appointment-reminder", ref)).toEqual([]);
     expect(service.outbox!.list()).toHaveLength(1);
   });
 });

@@ -1,6 +1,7 @@
 import type { Appointment } from "fhir/r4";
 import { describe, expect, it } from "vitest";
 import { createLedger } from "../../../src/delivery/ledger.js";
+import { fhirServerId } from "../../../src/shared/ids.js";
 import { startTestService } from "../../support/start-test-service.js";
 import { waitFor } from "../../support/wait-for.js";
 import { spawnWorker } from "./spawn-worker.js";
@@ -67,7 +68,7 @@ describe("a worker process killed between intake and processing", () => {
       const mine = deliveries.filter((j) => j.id?.includes(`_Appointment_${a.id}_`));
       expect(mine.filter((j) => j.id?.includes("_appointment-booked_")), `confirmations for ${a.id}`).toHaveLength(1);
       expect(mine.filter((j) => j.id?.includes("_appointment-reminder_")), `reminders for ${a.id}`).toHaveLength(1);
-      expect(await ledger.pending("sandbox", "appointment-reminder", `Appointment/${a.id}`)).toHaveLength(1);
+      expect(await ledger.pending(fhirServerId(service.fhirBaseUrl), "appointment-reminder", `Appointment/${a.id}`)).toHaveLength(1);
     }
   });
 });
