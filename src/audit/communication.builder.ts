@@ -3,6 +3,7 @@ import type { DeliveryRecord, DeliveryState, NotDoneReason } from "../delivery/d
 import { nextState, toCommunicationStatus } from "../delivery/delivery-state.js";
 import { notDoneReasonFor } from "../delivery/whatsapp/status.map.js";
 import type { TemplateHoldCode } from "../delivery/template-holds.js";
+import { isSlotName } from "../mapping/slots.js";
 import type { AuditOptions } from "./audit.config.js";
 
 /*
@@ -39,7 +40,12 @@ function dateTime(value: string, field: string): string {
 }
 
 /** Fixed, PHI-free explanation and coded reason for each reason a message was not delivered. */
-function notDoneReason(reason: NotDoneReason | undefined, vendorCode: number | undefined, hold: TemplateHoldCode | undefined): { code: NotDoneCode; text: string } {
+function notDoneReason(
+  reason: NotDoneReason | undefined,
+  vendorCode: number | undefined,
+  hold: TemplateHoldCode | undefined,
+  missingSlot: string | undefined,
+): { code: NotDoneCode; text: string } {
   if (reason === undefined) return { code: "unknown", text: "The message was not sent; no reason was recorded" };
   switch (reason) {
     case "no-consent":
@@ -59,8 +65,11 @@ function notDoneReason(reason: NotDoneReason | undefined, vendorCode: number | u
       return { code: "system-error", text: "No approved template exists for the patient's language" };
     case "phi-guard":
       return { code: "system-error", text: "The message was blocked by the protected-information guard" };
-    case "missing-value":
-      return { code: "system-error", text: "A value the message needs is not on record or not configured" };
+    case "missing-value": {
+      // Only a known slot name is written: the field comes from our ledger, but never copy free text.
+      const slot = missingSlot !== undefined && isSlotName(missingSlot) ? `: ${missingSlot}` : "";
+      return { code: "system-error", text: `A value the message needs is not on record or not configured${slot}` };
+    }
     case "sender-halted":
       return { code: "system-error", text: "Sending was halted for the sending phone number" };
     case "system-error":
@@ -127,7 +136,7 @@ function effectiveReason(record: DeliveryRecord): NotDoneReason | undefined {
 }
 
 function statusReason(record: DeliveryRecord): CodeableConcept {
-  const { code, text } = notDoneReason(effectiveReason(record), record.vendorCode, record.templateHold);
+  const { code, text } = notDoneReason(effectiveReason(record), record.vendorCode, record.templateHold, record.missingSlot);
   return { coding: [{ system: notDoneReasonSystem, code }], text };
 }
 

@@ -75,6 +75,8 @@ export interface DeliveryRecord {
   /** A fixed, PHI-free explanation (e.g. "no template for language es-MX" is NOT allowed; "no template for the patient's language" is). */
   reasonDetail?: string;
   vendorCode?: number;
+  /** For missing-value: the safe slot that had no value (a slot name, never a value). */
+  missingSlot?: string;
   /** With reason template-held: what Meta did to the template. */
   templateHold?: TemplateHoldCode;
   wamid?: string;

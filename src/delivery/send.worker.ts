@@ -168,7 +168,9 @@ export function sendMessage(deps: SendWorkerDeps) {
 
     const prepared = await readingFhir(job, token, record, log, () => deps.mapping.prepare(record.ruleId, resource, deps.fhir, deliveryId));
     if (!prepared.ok) {
-      if (prepared.patientRef !== undefined) await ledger.set(deliveryId, { patientRef: prepared.patientRef });
+      if (prepared.patientRef !== undefined || prepared.missingSlot !== undefined) {
+        await ledger.set(deliveryId, { patientRef: prepared.patientRef, missingSlot: prepared.missingSlot });
+      }
       return notDone(record, prepared.reason, prepared.detail);
     }
     const phoneHash = hashPhone(prepared.message.to);

@@ -30,7 +30,7 @@ export interface MatchedRule {
 
 export type Prepared =
   | { ok: true; message: TemplateMessage; renderedText: string; patientRef: string; languageCode: string; timeZone: string; senderRef?: string }
-  | { ok: false; reason: NotDoneReason; detail: string; patientRef?: string };
+  | { ok: false; reason: NotDoneReason; detail: string; patientRef?: string; missingSlot?: SlotName };
 
 /** Why each rule did or did not fire; `fhir-notify preview` prints these. Reasons are fixed text. */
 export interface RuleDecision {
@@ -195,7 +195,8 @@ export function createMapping(set: MappingSet, site: MappingConfig, clock: Clock
       for (const slot of message.slots) {
         const raw = renderSlot(slot, slotCtx);
         const value = raw === undefined ? undefined : sanitiseParameter(raw, maxLength[slot]);
-        if (value === undefined) return { ok: false, reason: "missing-value", detail: "a template value was missing or empty", patientRef };
+        // The slot's name (never its value) says what to fix: a Location label, a pharmacy, a phone.
+        if (value === undefined) return { ok: false, reason: "missing-value", detail: `no value for slot ${slot}`, patientRef, missingSlot: slot };
         values.push(value);
       }
       const sensitive = sensitiveValues([resource, patient, refs.location, refs.practitioner, refs.prescription]);

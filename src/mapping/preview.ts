@@ -3,6 +3,7 @@ import type { NotDoneReason } from "../delivery/delivery-record.js";
 import { toCloudApiRequest, type CloudApiTemplateRequest } from "../delivery/whatsapp/cloud-api.request.js";
 import type { FhirPort } from "../fhir/fhir.port.js";
 import type { Mapping } from "./mapping.js";
+import type { SlotName } from "./slots.js";
 
 export type PreviewRule =
   | { ruleId: string; fired: false; why: string }
@@ -18,7 +19,7 @@ export type PreviewRule =
       sendAt?: string;
       outcome:
         | { ok: true; request: CloudApiTemplateRequest; renderedText: string; languageCode: string; timeZone: string }
-        | { ok: false; reason: NotDoneReason; detail: string };
+        | { ok: false; reason: NotDoneReason; detail: string; missingSlot?: SlotName };
     };
 
 export interface PreviewResult {
@@ -63,7 +64,7 @@ export async function previewResource(mapping: Mapping, resource: FhirResource, 
       ...(send.sendAt !== undefined ? { sendAt: send.sendAt.toISOString() } : {}),
       outcome: prepared.ok
         ? { ok: true, request: toCloudApiRequest(prepared.message), renderedText: prepared.renderedText, languageCode: prepared.languageCode, timeZone: prepared.timeZone }
-        : { ok: false, reason: prepared.reason, detail: prepared.detail },
+        : { ok: false, reason: prepared.reason, detail: prepared.detail, ...(prepared.missingSlot !== undefined ? { missingSlot: prepared.missingSlot } : {}) },
     });
   }
   return {

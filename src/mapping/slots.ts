@@ -74,7 +74,10 @@ export function renderSlot(slot: SlotName, ctx: SlotContext): string | undefined
       return formatStart(ctx, "time");
     case "locationLabel":
       // Only the configured public label: Location.name can reveal the service ("Oncology Day Unit").
-      return ctx.locationRef !== undefined ? ctx.site.locations[ctx.locationRef]?.label : undefined;
+      // An appointment with no Location at all (a phone visit, a clinic that books without one) is
+      // at the organization; a Location without a configured label stays missing, so the site notices.
+      if (ctx.locationRef === undefined) return ctx.site.organization.displayName;
+      return ctx.site.locations[ctx.locationRef]?.label;
     case "practitionerName":
       return practitionerDisplay(ctx.practitioner);
     case "pharmacyName":

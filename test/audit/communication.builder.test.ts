@@ -129,6 +129,15 @@ describe("buildCommunication", () => {
     });
   });
 
+  it("names the safe slot that had no value in a missing-value reason, and nothing that is not a slot name", () => {
+    expect(buildCommunication(reminder({ state: "not-done", reason: "missing-value", missingSlot: "locationLabel" }), opts).statusReason?.text).toBe(
+      "A value the message needs is not on record or not configured: locationLabel",
+    );
+    expect(buildCommunication(reminder({ state: "not-done", reason: "missing-value", missingSlot: "Jordan Rivera" }), opts).statusReason?.text).toBe(
+      "A value the message needs is not on record or not configured",
+    );
+  });
+
   it("maps every not-done reason to a communication-not-done-reason code with a fixed text", () => {
     const expected: Record<NotDoneReason, string> = {
       "no-consent": "patient-objection",

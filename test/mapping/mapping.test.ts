@@ -329,9 +329,19 @@ describe("not sending", () => {
     expect(() => testMapping(testSite({ defaultLanguage: "fr" }))).toThrow(/appointment_\w+\.yaml:\d+: languages: missing 'fr' translation/);
   });
 
-  it("blocks the message instead of sending a gap when the Location has no configured label", async () => {
+  it("blocks the message instead of sending a gap when the Location has no configured label, naming the slot", async () => {
     const p = await testMapping(testSite({ locations: {} })).prepare("appointment-booked", loadFixture("Appointment", "booked-en-chicago"), testFhir(), "dlv_x");
-    expect(p).toMatchObject({ ok: false, reason: "missing-value", detail: "a template value was missing or empty" });
+    expect(p).toMatchObject({ ok: false, reason: "missing-value", detail: "no value for slot locationLabel", missingSlot: "locationLabel" });
+  });
+
+  it("confirms an appointment that has no Location at the organization's display name", async () => {
+    const apt = loadFixture("Appointment", "booked-en-chicago");
+    const withoutLocation = { ...apt, participant: apt.participant.filter((p) => !p.actor?.reference?.startsWith("Location/")) };
+    const mapping = testMapping();
+    expect(mapping.match(withoutLocation, undefined, bookingTime).map((m) => m.ruleId)).toContain("appointment-booked");
+    const p = expectOk(await mapping.prepare("appointment-booked", withoutLocation, testFhir(), "dlv_x"));
+    expect(p.message.bodyParameters[1]).toBe("Riverside Health");
+    expectNoClinicalText(p);
   });
 
   it("blocks a configured label that repeats the clinical service (leak guard)", async () => {

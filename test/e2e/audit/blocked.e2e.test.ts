@@ -96,6 +96,27 @@ describe("a notification that is not sent still leaves one not-done Communicatio
     expect(service.outbox!.list()).toHaveLength(0);
   });
 
+  it("names the missing slot in the Communication and /admin/notifications when a Location has no configured label", async () => {
+    const service = await startTestService();
+    const annex: Location & { id: string } = { resourceType: "Location", id: "annex-unlabelled", status: "active", name: "Annex B" };
+    await putWithId(service, annex);
+    const c = await bookAndAudit(service, service.sandboxSeed!.patientId, { locationId: "annex-unlabelled" });
+    expectNotDone(c, "system-error", "A value the message needs is not on record or not configured: locationLabel");
+    const res = await service.app.request("/admin/notifications");
+    const { notifications } = (await res.json()) as { notifications: { ruleId: string; reason?: string; missingSlot?: string }[] };
+    expect(notifications.find((n) => n.ruleId === "appointment-booked")).toMatchObject({ reason: "missing-value", missingSlot: "locationLabel" });
+  });
+
+  it("confirms an appointment without a Location at the organization's name", async () => {
+    const service = await startTestService();
+    const seed = service.sandboxSeed!;
+    const booking = bookedAppointment(seed);
+    const appointment = await post(service, { ...booking, participant: booking.participant.filter((p) => !p.actor?.reference?.startsWith("Location/")) });
+    const c = await waitForCommunication(service, `Appointment/${appointment.id}`, "the confirmation accepted", (x) => x.status === "in-progress" || x.status === "completed" || x.status === "not-done");
+    expect(c.status).not.toBe("not-done");
+    expect(JSON.stringify(service.outbox!.list())).toContain("Riverside Health");
+  });
+
   it("records WhatsApp's permanent error code when the Graph API refuses the message (131026)", async () => {
     const { service, graph } = await startLiveService();
     graph.inject("12025550123", { kind: "error", code: 131026 });
