@@ -94,6 +94,7 @@ describe("delivery config", () => {
       quietHours: { enabled: true, start: "08:00", end: "21:00" },
       rateLimits: { perSenderPerSecond: 80, perRecipientSeconds: 6 },
       retries: { attempts: 6, backoffMs: 2000 },
+      messagingBudget: { alertAtRatio: 0.8 },
       reminderNotAfter: { minutesBeforeStart: 0 },
       expiryBufferMinutes: 60,
       unknownOutcomeWindowMinutes: 10,
