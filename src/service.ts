@@ -178,7 +178,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const optOuts = createOptOutStore(redis, prefix);
     const senderState = createSenderState(redis, prefix, queues.byName.delivery, log, metrics);
     const templateHolds = createTemplateHolds(redis, prefix);
-    const statusUpdates = createStatusUpdates({ ledger, queues, log, metrics });
+    const statusUpdates = createStatusUpdates({ ledger, queues, log, metrics, identities: optOuts });
     const deadLetters = createDeadLetters({ queues, ledger, senderState, log });
     const gaps = createGapTracker(redis, prefix);
     const intake = createIntake({ sources, queues, gaps, metrics, countExisting: (ids) => countExistingJobs(producer, queues.byName.intake, ids) });
@@ -205,7 +205,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     }
 
     const governance = createTemplateGovernance({ holds: templateHolds, knownTemplates: new Set(mapping.rules.flatMap((r) => (r.message !== undefined ? [r.message.template.name] : []))), metrics, log });
-    const webhook = createWebhookIntake({ queues, metrics, appSecret: config.whatsapp.appSecret, phoneNumberId: config.whatsapp.phoneNumberId, governance });
+    const webhook = createWebhookIntake({ queues, metrics, appSecret: config.whatsapp.appSecret, phoneNumberId: config.whatsapp.phoneNumberId, keywords: config.whatsapp.keywords, governance });
 
     const queueHealth = createQueueHealth({ queues, metrics, clock, cacheMs: config.ops.queueStatsCacheMs });
     const subscriptionHealth = createSubscriptionHealth({

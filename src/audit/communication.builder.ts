@@ -344,7 +344,7 @@ export function mergeForUpdate(existing: Communication, built: Communication): C
   };
 }
 
-export type ReplyAction = "CONFIRM" | "RESCHEDULE" | "STOP";
+export type ReplyAction = "CONFIRM" | "RESCHEDULE" | "STOP" | "START";
 
 /** A patient's quick-reply tap or STOP, already resolved to our references. */
 export interface InboundReply {
@@ -364,7 +364,7 @@ export interface InboundReply {
   aboutRef?: string;
 }
 
-const replyActions: ReadonlySet<string> = new Set<ReplyAction>(["CONFIRM", "RESCHEDULE", "STOP"]);
+const replyActions: ReadonlySet<string> = new Set<ReplyAction>(["CONFIRM", "RESCHEDULE", "STOP", "START"]);
 
 /**
  * The Communication recording a patient's reply. Its payload is only the action token: whatever

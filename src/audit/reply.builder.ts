@@ -89,3 +89,37 @@ export function buildOptOutConsent(
     provision: { type: "deny", period: { start: when } },
   };
 }
+
+/**
+ * A START after a STOP (mapping.consent.onOptOut: record-deny), recorded the way the STOP was: an
+ * active Consent in the WhatsApp-logistics category whose provision permits from that moment. The
+ * deny a STOP recorded would still win over it, so the replies worker also ends that deny's
+ * period at the same moment (closeOptOutConsent): the patient's latest word wins.
+ */
+export function buildOptInConsent(
+  optIn: { inboundWamid: string; patientRef: string; at: string; categorySystem: string; categoryCode: string; organizationRef?: string },
+  opts: AuditOptions,
+): Consent {
+  const deny = buildOptOutConsent(optIn, opts);
+  return {
+    ...deny,
+    policyRule: { coding: [{ system: "http://terminology.hl7.org/CodeSystem/v3-ActCode", code: "OPTIN" }], text: "Replied START to WhatsApp messages" },
+    provision: { type: "permit", period: { start: deny.dateTime! } },
+  };
+}
+
+/**
+ * The deny Consent an earlier STOP recorded, ended at the START: its provision no longer denies
+ * from then on. Undefined when it is not one of ours, not a deny, or already ended by then.
+ */
+export function closeOptOutConsent(consent: Consent & { id: string }, at: string, opts: AuditOptions): (Consent & { id: string }) | undefined {
+  const ours = (consent.identifier ?? []).some((i) => i.system === opts.inboundIdSystem);
+  const provision = consent.provision;
+  if (!ours || provision?.type !== "deny") return undefined;
+  const end = Date.parse(at);
+  if (Number.isNaN(end)) throw new RangeError("at must be an ISO date-time");
+  const start = provision.period?.start !== undefined ? Date.parse(provision.period.start) : Number.NEGATIVE_INFINITY;
+  const currentEnd = provision.period?.end !== undefined ? Date.parse(provision.period.end) : Number.POSITIVE_INFINITY;
+  if (start >= end || currentEnd <= end) return undefined;
+  return { ...consent, provision: { ...provision, period: { ...provision.period, end: new Date(end).toISOString() } } };
+}

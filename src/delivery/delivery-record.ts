@@ -68,6 +68,8 @@ export interface DeliveryRecord {
   resourceVersion?: string;
   /** "Patient/456" */
   patientRef?: string;
+  /** sha256 of the number the message went to (opt-out.ts hashPhone): links a BSUID to it. Never the number. */
+  recipientHash?: string;
   /** "Organization/..." that sends in the hospital's name. */
   senderRef?: string;
   state: DeliveryState;

@@ -7,6 +7,8 @@ import { z } from "zod";
  */
 const id = z.string().min(1).max(256);
 const iso = z.iso.datetime({ offset: true });
+/** sha256 of a phone number or a business-scoped user id: enough to honour STOP, useless to a reader of Redis. */
+const identityHash = z.string().regex(/^[0-9a-f]{64}$/);
 
 const statusData = z
   .object({
@@ -15,6 +17,8 @@ const statusData = z
     timestamp: iso,
     callbackData: z.string().max(512).optional(),
     errorCode: z.number().int().optional(),
+    /** Hash of the recipient's business-scoped user id (2026 webhooks), to link it to the number we sent to. */
+    userHash: identityHash.optional(),
   })
   .strict();
 
@@ -110,10 +114,14 @@ export const jobCatalog = {
       .object({
         inboundId: z.string().min(1).max(512),
         contextWamid: z.string().max(512).optional(),
-        action: z.enum(["confirm", "reschedule", "opt-out", "other"]),
-        /** sha256 of the sender's number: enough to honour STOP, useless to a reader of Redis. */
-        fromHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+        action: z.enum(["confirm", "reschedule", "opt-out", "opt-in", "other"]),
+        /** sha256 of the sender's number, when Meta includes it (users with a username may have none). */
+        fromHash: identityHash.optional(),
+        /** sha256 of the sender's business-scoped user id. */
+        userHash: identityHash.optional(),
         receivedAt: iso,
+        /** When the patient sent it (WhatsApp's timestamp): the latest of STOP and START wins by this. */
+        sentAt: iso.optional(),
       })
       .strict(),
   },

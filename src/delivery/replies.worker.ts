@@ -4,11 +4,12 @@ import type { Logger } from "pino";
 import type { FhirPort } from "../fhir/fhir.port.js";
 import type { AuditOptions } from "../audit/audit.config.js";
 import { buildInboundCommunication, type ReplyAction } from "../audit/communication.builder.js";
-import { buildAppointmentResponse, buildOptOutConsent, buildRescheduleTask } from "../audit/reply.builder.js";
+import { buildAppointmentResponse, buildOptInConsent, buildOptOutConsent, buildRescheduleTask, closeOptOutConsent } from "../audit/reply.builder.js";
 import type { MappingConfig } from "../mapping/mapping.config.js";
 import type { Ledger } from "./ledger.js";
 import type { OptOutStore } from "./opt-out.js";
 import { consume } from "./queues.js";
+import type { JobData } from "./jobs.js";
 
 export interface RepliesDeps {
   fhir: FhirPort;
@@ -21,7 +22,7 @@ export interface RepliesDeps {
   log: Logger;
 }
 
-const actionToken = { confirm: "CONFIRM", reschedule: "RESCHEDULE", "opt-out": "STOP" } as const satisfies Record<string, ReplyAction>;
+const actionToken = { confirm: "CONFIRM", reschedule: "RESCHEDULE", "opt-out": "STOP", "opt-in": "START" } as const satisfies Record<string, ReplyAction>;
 
 /**
  * A patient's button tap or STOP. Everything it creates on the FHIR server is a conditional create
@@ -32,31 +33,59 @@ export function handleInbound(deps: RepliesDeps) {
     await deps.fhir.create(resource, { ifNoneExist: `identifier=${encodeURIComponent(`${deps.audit.inboundIdSystem}|${inboundId}`)}` });
   };
 
+  /**
+   * STOP or START, under every identity the webhook gave (number and/or business-scoped user id)
+   * and what they are linked to. Recorded the same way both ways: the opt-out store, an inbound
+   * Communication, and with record-deny a Consent (deny for STOP; for START a permit, with the
+   * earlier deny ended). A word older than the patient's latest changes nothing but is audited.
+   */
+  async function recordWord(data: JobData<"inbound-message"> & { action: "opt-out" | "opt-in" }, log: Logger): Promise<string> {
+    const word = data.action === "opt-out" ? "out" : "in";
+    const at = data.sentAt ?? data.receivedAt;
+    const hashes = [data.fromHash, data.userHash].filter((h): h is string => h !== undefined);
+    if (data.fromHash !== undefined && data.userHash !== undefined) await deps.optOuts.link(data.userHash, data.fromHash);
+    // Neither number nor BSUID: a reply to one of our messages still names who we sent it to.
+    const replied = data.contextWamid !== undefined ? await deps.ledger.byWamid(data.contextWamid).then((id) => (id !== undefined ? deps.ledger.get(id) : undefined)) : undefined;
+    if (hashes.length === 0 && replied?.recipientHash !== undefined) hashes.push(replied.recipientHash);
+    if (hashes.length === 0) {
+      log.error({ event: `${data.action}-unattributed` }, "STOP/START without a number, a user id or a message it replies to; nothing to record it against");
+      return `${data.action} without a sender`;
+    }
+    const applied = await deps.optOuts.recordWord(hashes, word, at);
+    const patientRef = (await deps.optOuts.patientFor(hashes)) ?? replied?.patientRef;
+    log.info({ event: data.action, knownPatient: patientRef !== undefined, latest: applied, byUserId: data.userHash !== undefined, byNumber: data.fromHash !== undefined }, word === "out" ? "patient opted out of WhatsApp messages" : "patient opted back in to WhatsApp messages");
+    const done = word === "out" ? "opted out" : "opted in";
+    if (patientRef === undefined) return done;
+    const organization = deps.organizationRef !== undefined ? { organizationRef: deps.organizationRef } : {};
+    await createOnce(
+      buildInboundCommunication({ inboundWamid: data.inboundId, action: actionToken[data.action], sentAt: at, receivedAt: data.receivedAt, patientRef, ...organization }, deps.audit),
+      data.inboundId,
+    );
+    if (!applied || deps.consent.onOptOut !== "record-deny") return done;
+    const { categorySystem, categoryCode } = deps.consent;
+    const consent = { inboundWamid: data.inboundId, patientRef, at, categorySystem, categoryCode, ...organization };
+    if (word === "out") {
+      await createOnce(buildOptOutConsent(consent, deps.audit), data.inboundId);
+      log.info({ event: "opt-out-consent" }, "opt-out recorded as a deny Consent");
+      return done;
+    }
+    const bundle = await deps.fhir.search("Consent", { patient: patientRef, status: "active", category: `${categorySystem}|${categoryCode}` });
+    for (const entry of bundle.entry ?? []) {
+      const r = entry.resource;
+      if (r?.resourceType !== "Consent" || r.id === undefined || r.patient?.reference !== patientRef) continue;
+      const closed = closeOptOutConsent({ ...r, id: r.id }, at, deps.audit);
+      if (closed !== undefined) await deps.fhir.update(closed, r.meta?.versionId !== undefined ? { ifMatch: `W/"${r.meta.versionId}"` } : {});
+    }
+    await createOnce(buildOptInConsent(consent, deps.audit), data.inboundId);
+    log.info({ event: "opt-in-consent" }, "opt-in recorded as a permit Consent; the earlier deny ends");
+    return done;
+  }
+
   return async (job: Job): Promise<string> => {
     const data = consume("inbound-message", job);
     const log = deps.log.child({ jobId: job.id, action: data.action });
 
-    if (data.action === "opt-out") {
-      if (data.fromHash === undefined) return "opt-out without a sender";
-      await deps.optOuts.optOut(data.fromHash, data.receivedAt);
-      const patientRef = await deps.optOuts.patientFor(data.fromHash);
-      log.info({ event: "opt-out", knownPatient: patientRef !== undefined }, "patient opted out of WhatsApp messages");
-      if (patientRef === undefined) return "opted out";
-      await createOnce(
-        buildInboundCommunication(
-          { inboundWamid: data.inboundId, action: "STOP", sentAt: data.receivedAt, receivedAt: data.receivedAt, patientRef, ...(deps.organizationRef ? { organizationRef: deps.organizationRef } : {}) },
-          deps.audit,
-        ),
-        data.inboundId,
-      );
-      if (deps.consent.onOptOut === "record-deny") {
-        const { categorySystem, categoryCode } = deps.consent;
-        const consent = { inboundWamid: data.inboundId, patientRef, at: data.receivedAt, categorySystem, categoryCode };
-        await createOnce(buildOptOutConsent({ ...consent, ...(deps.organizationRef ? { organizationRef: deps.organizationRef } : {}) }, deps.audit), data.inboundId);
-        log.info({ event: "opt-out-consent" }, "opt-out recorded as a deny Consent");
-      }
-      return "opted out";
-    }
+    if (data.action === "opt-out" || data.action === "opt-in") return recordWord({ ...data, action: data.action }, log);
     if (data.action === "other") return "ignored";
 
     const deliveryId = data.contextWamid !== undefined ? await deps.ledger.byWamid(data.contextWamid) : undefined;

@@ -226,7 +226,7 @@ export function sendMessage(deps: SendWorkerDeps) {
 
     // Independent round trips run together: this worker is bound by per-command overhead.
     await Promise.all([
-      ledger.set(deliveryId, { ...recipient, inFlightSince: now.toISOString(), renderedText: prepared.renderedText }),
+      ledger.set(deliveryId, { ...recipient, recipientHash: phoneHash, inFlightSince: now.toISOString(), renderedText: prepared.renderedText }),
       deps.optOuts.rememberRecipient(phoneHash, prepared.patientRef),
     ]);
     const started = performance.now();

@@ -5,11 +5,14 @@ import type { Metrics } from "../shared/metrics.js";
 import type { DeliveryRecord, DeliveryState } from "./delivery-record.js";
 import type { JobData } from "./jobs.js";
 import type { Ledger } from "./ledger.js";
+import type { OptOutStore } from "./opt-out.js";
 import { consume, type Queues } from "./queues.js";
 import { notDoneReasonFor } from "./whatsapp/status.map.js";
 
 export interface StatusUpdateDeps {
   ledger: Ledger;
+  /** A status naming the recipient's business-scoped user id links it to the number we sent to. */
+  identities?: Pick<OptOutStore, "link">;
   queues: Queues;
   log: Logger;
   metrics: Metrics;
@@ -70,6 +73,8 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
     }
     const { record } = applied;
     if (applied.isNew) deps.metrics.messages.inc({ template: record.templateName, state: data.status });
+    // From now on a STOP under either identity counts for both, and reaches this patient.
+    if (applied.isNew && data.userHash !== undefined && record.recipientHash !== undefined) await deps.identities?.link(data.userHash, record.recipientHash, record.patientRef);
     // Also for a duplicate: if an earlier try appended the event but failed to queue its audit job,
     // this queues it; when that job exists already, BullMQ ignores the same id.
     return { outcome: applied.isNew ? "applied" : "duplicate", audit: { deliveryId: record.deliveryId, jobId: auditJobId(record.deliveryId, auditStep(record)) } };

@@ -3,18 +3,20 @@ import { AppError } from "../http/errors.js";
 import { shortHash } from "../shared/ids.js";
 import type { Metrics } from "../shared/metrics.js";
 import type { JobData } from "./jobs.js";
-import { hashPhone } from "./opt-out.js";
+import { hashPhone, hashUserId } from "./opt-out.js";
 import type { Queues } from "./queues.js";
 import { statusBatchJobId, statusBatchSize } from "./status-updates.js";
 import type { TemplateGovernance } from "./template-governance.js";
 import { hasValidSignature } from "./whatsapp/webhook-signature.js";
-import { parseWebhook, type InboundMessage } from "./whatsapp/webhook.schema.js";
+import { parseWebhook, type InboundMessage, type Keywords } from "./whatsapp/webhook.schema.js";
 
 export interface WebhookIntakeDeps {
   queues: Queues;
   metrics: Metrics;
   appSecret: string | undefined;
   phoneNumberId: string | undefined;
+  /** Opt-out and opt-in words (whatsapp.keywords); Meta's defaults when not given. */
+  keywords?: Keywords;
   /** Template status/category/quality webhooks: holds and alerts, applied before we answer. */
   governance: TemplateGovernance;
 }
@@ -22,6 +24,7 @@ export interface WebhookIntakeDeps {
 /** Quick-reply payloads we set at send time look like "fn1:CONFIRM:<token>"; labels are a fallback. */
 export function replyAction(message: InboundMessage): JobData<"inbound-message">["action"] {
   if (message.optOut) return "opt-out";
+  if (message.optIn) return "opt-in";
   const payload = (message.buttonPayload ?? "").toUpperCase();
   if (/(^|:)CONFIRM(:|$)/.test(payload) || payload === "CONFIRMAR") return "confirm";
   if (/(^|:)RESCHEDULE(:|$)/.test(payload) || payload === "CAMBIAR HORARIO") return "reschedule";
@@ -41,7 +44,7 @@ export function createWebhookIntake(deps: WebhookIntakeDeps) {
       // Without an app secret nobody can prove a webhook came from Meta: accept only local test traffic.
       throw new AppError("security", "WHATSAPP_APP_SECRET is not set; webhooks are accepted only on loopback");
     }
-    const parsed = parseWebhook(new TextDecoder().decode(raw), deps.phoneNumberId);
+    const parsed = parseWebhook(new TextDecoder().decode(raw), deps.phoneNumberId, deps.keywords);
     const statuses = parsed.statuses.map(
       (s): JobData<"apply-status"> => ({
         wamid: s.wamid,
@@ -49,6 +52,7 @@ export function createWebhookIntake(deps: WebhookIntakeDeps) {
         timestamp: s.timestamp,
         ...(s.callbackData !== undefined ? { callbackData: s.callbackData } : {}),
         ...(s.errorCode !== undefined ? { errorCode: s.errorCode } : {}),
+        ...(s.userId !== undefined ? { userHash: hashUserId(s.userId) } : {}),
       }),
     );
     const statusJobs: { data: JobData<"apply-statuses">; options: { jobId: string } }[] = [];
@@ -63,6 +67,8 @@ export function createWebhookIntake(deps: WebhookIntakeDeps) {
         receivedAt,
         ...(m.contextWamid !== undefined ? { contextWamid: m.contextWamid } : {}),
         ...(m.from !== undefined ? { fromHash: hashPhone(m.from) } : {}),
+        ...(m.userId !== undefined ? { userHash: hashUserId(m.userId) } : {}),
+        ...(m.timestamp !== undefined ? { sentAt: m.timestamp } : {}),
       };
       return { data, options: { jobId: `in_${shortHash(m.id)}` } };
     });

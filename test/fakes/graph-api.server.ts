@@ -362,7 +362,8 @@ export function buildStatusWebhook(opts: { phoneNumberId: string; statuses: Stat
     status: s.status,
     timestamp: String(s.timestamp),
     ...(s.recipientId !== undefined ? { recipient_id: s.recipientId } : {}),
-    ...(s.userId !== undefined ? { user_id: s.userId } : {}),
+    // Meta's BSUID page names it recipient_user_id (the parser also reads the earlier user_id).
+    ...(s.userId !== undefined ? { recipient_user_id: s.userId } : {}),
     ...(s.callbackData !== undefined ? { biz_opaque_callback_data: s.callbackData } : {}),
     ...(s.status === "sent" ? { pricing: { billable: true, pricing_model: "PMP", type: "regular", category: "utility" } } : {}),
     ...(s.errorCode !== undefined

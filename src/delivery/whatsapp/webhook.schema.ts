@@ -15,6 +15,14 @@ export const maxWebhookBytes = 3 * 1024 * 1024;
 /** Default opt-out words (§6.4), compared after trim, accent stripping and case folding. */
 export const defaultOptOutKeywords: readonly string[] = ["STOP", "UNSUBSCRIBE", "CANCEL", "BAJA", "PARAR", "ALTO", "NO MAS", "CANCELAR"];
 
+/** Default words that undo a STOP (English and Spanish), compared the same way. */
+export const defaultOptInKeywords: readonly string[] = ["START", "UNSTOP", "SUBSCRIBE", "RESUME", "ALTA", "REANUDAR", "INICIAR", "SUSCRIBIR"];
+
+export interface Keywords {
+  optOut: readonly string[];
+  optIn: readonly string[];
+}
+
 export interface StatusUpdate {
   wamid: string;
   status: VendorStatus;
@@ -23,6 +31,8 @@ export interface StatusUpdate {
   /** biz_opaque_callback_data echoed from the send: our delivery id. */
   callbackData?: string;
   errorCode?: number;
+  /** Business-scoped user id of the recipient (recipient_user_id; user_id in early payloads). */
+  userId?: string;
 }
 
 export interface InboundMessage {
@@ -40,6 +50,8 @@ export interface InboundMessage {
   buttonPayload?: string;
   /** Only for text: whether the text was an opt-out keyword. The text itself is not kept. */
   optOut: boolean;
+  /** Only for text: whether the text was an opt-in keyword (START after a STOP). */
+  optIn: boolean;
 }
 
 /**
@@ -80,6 +92,7 @@ const envelopeSchema = z.looseObject({
 
 const messagesValueSchema = z.looseObject({
   metadata: z.looseObject({ phone_number_id: z.string() }).optional(),
+  contacts: z.array(z.unknown()).optional(),
   statuses: z.array(z.unknown()).optional(),
   messages: z.array(z.unknown()).optional(),
   errors: z.array(z.unknown()).optional(),
@@ -92,7 +105,10 @@ const statusItemSchema = z.looseObject({
   status: z.string(),
   timestamp: unixSeconds,
   recipient_id: z.string().optional(),
-  user_id: z.string().optional(),
+  // Meta's BSUID page names the status field recipient_user_id; the earliest 2026 payloads (and
+  // some BSPs) used user_id. Either is read; a parent BSUID is not used for identity.
+  recipient_user_id: z.string().max(160).optional(),
+  user_id: z.string().max(160).optional(),
   biz_opaque_callback_data: z.string().optional(),
   errors: z.array(z.looseObject({ code: z.number().int() })).optional(),
 });
@@ -100,7 +116,8 @@ const statusItemSchema = z.looseObject({
 const messageItemSchema = z.looseObject({
   id: z.string().min(1),
   from: z.string().optional(),
-  user_id: z.string().optional(),
+  from_user_id: z.string().max(160).optional(),
+  user_id: z.string().max(160).optional(),
   timestamp: unixSeconds.optional(),
   type: z.string(),
   context: z.looseObject({ id: z.string().optional() }).optional(),
@@ -115,6 +132,9 @@ const messageItemSchema = z.looseObject({
 });
 
 const systemErrorSchema = z.looseObject({ code: z.number().int() });
+
+/** contacts[]: the sender's wa_id (may be omitted for username users) and BSUID. */
+const contactSchema = z.looseObject({ wa_id: z.string().optional(), user_id: z.string().max(160).optional() });
 
 // Meta sends the template id as a number; accept a string too. Categories and events are open
 // sets (Meta adds values), so they stay strings here and are mapped in template-governance.ts.
@@ -172,7 +192,7 @@ function toTemplateEvent(field: string, value: unknown, at: string | undefined):
 
 const templateFields = new Set(["message_template_status_update", "template_category_update", "message_template_quality_update"]);
 
-export function parseWebhook(text: string, ownPhoneNumberId: string | undefined, optOutKeywords: readonly string[] = defaultOptOutKeywords): ParsedWebhook {
+export function parseWebhook(text: string, ownPhoneNumberId: string | undefined, keywords: Keywords = { optOut: defaultOptOutKeywords, optIn: defaultOptInKeywords }): ParsedWebhook {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -183,7 +203,7 @@ export function parseWebhook(text: string, ownPhoneNumberId: string | undefined,
   const envelope = envelopeSchema.safeParse(json);
   if (!envelope.success) throw new AppError("invalid", "webhook body is not a WhatsApp Business Account notification", "entry");
 
-  const keywords = new Set(optOutKeywords.map(normaliseKeyword));
+  const words = { optOut: new Set(keywords.optOut.map(normaliseKeyword)), optIn: new Set(keywords.optIn.map(normaliseKeyword)) };
   const out: ParsedWebhook = { statuses: [], inbound: [], templates: [], ignoredOtherNumber: 0, ignoredOther: 0, systemErrorCodes: [] };
 
   for (const entry of envelope.data.entry) {
@@ -200,7 +220,7 @@ export function parseWebhook(text: string, ownPhoneNumberId: string | undefined,
         out.ignoredOther += 1;
         continue;
       }
-      const { metadata, statuses = [], messages = [], errors = [] } = value.data;
+      const { metadata, statuses = [], messages = [], errors = [], contacts = [] } = value.data;
       if (ownPhoneNumberId !== undefined && metadata?.phone_number_id !== ownPhoneNumberId) {
         out.ignoredOtherNumber += Math.max(1, statuses.length + messages.length);
         continue;
@@ -210,8 +230,12 @@ export function parseWebhook(text: string, ownPhoneNumberId: string | undefined,
         if (status === undefined) out.ignoredOther += 1;
         else out.statuses.push(status);
       }
+      const senders = contacts.flatMap((c) => {
+        const parsed = contactSchema.safeParse(c);
+        return parsed.success ? [parsed.data] : [];
+      });
       for (const item of messages) {
-        const message = toInboundMessage(item, keywords);
+        const message = toInboundMessage(item, words, senders);
         if (message === undefined) out.ignoredOther += 1;
         else out.inbound.push(message);
       }
@@ -232,23 +256,35 @@ function toStatusUpdate(item: unknown): StatusUpdate | undefined {
   if (!status.success) return undefined;
   const { id, timestamp, biz_opaque_callback_data: callbackData, errors } = parsed.data;
   const errorCode = errors?.[0]?.code;
+  const userId = parsed.data.recipient_user_id ?? parsed.data.user_id;
   return {
     wamid: id,
     status: status.data,
     timestamp,
     ...(callbackData !== undefined ? { callbackData } : {}),
     ...(errorCode !== undefined ? { errorCode } : {}),
+    ...(userId !== undefined && userId !== "" ? { userId } : {}),
   };
 }
 
-function toInboundMessage(item: unknown, keywords: ReadonlySet<string>): InboundMessage | undefined {
+function toInboundMessage(
+  item: unknown,
+  words: { optOut: ReadonlySet<string>; optIn: ReadonlySet<string> },
+  contacts: readonly { wa_id?: string | undefined; user_id?: string | undefined }[],
+): InboundMessage | undefined {
   const parsed = messageItemSchema.safeParse(item);
   if (!parsed.success) return undefined;
   const m = parsed.data;
+  // The BSUID on the message itself, else from its contact: the one with the same wa_id, or the
+  // only one when the number is withheld.
+  const contact = m.from !== undefined ? contacts.find((c) => c.wa_id === m.from) : contacts.length === 1 ? contacts[0] : undefined;
+  const userId = m.from_user_id ?? m.user_id ?? contact?.user_id;
+  const from = m.from ?? (contact?.wa_id !== undefined && contact.wa_id !== "" ? contact.wa_id : undefined);
   const base = {
     id: m.id,
-    ...(m.from !== undefined ? { from: m.from } : {}),
-    ...(m.user_id !== undefined ? { userId: m.user_id } : {}),
+    optIn: false,
+    ...(from !== undefined && from !== "" ? { from } : {}),
+    ...(userId !== undefined && userId !== "" ? { userId } : {}),
     ...(m.timestamp !== undefined ? { timestamp: m.timestamp } : {}),
     ...(m.context?.id !== undefined ? { contextWamid: m.context.id } : {}),
   };
@@ -256,7 +292,8 @@ function toInboundMessage(item: unknown, keywords: ReadonlySet<string>): Inbound
     return { ...base, kind: "button", optOut: false, ...(m.button.payload !== undefined ? { buttonPayload: m.button.payload } : {}) };
   }
   if (m.type === "text" && m.text !== undefined) {
-    return { ...base, kind: "text", optOut: keywords.has(normaliseKeyword(m.text.body)) };
+    const word = normaliseKeyword(m.text.body);
+    return { ...base, kind: "text", optOut: words.optOut.has(word), optIn: words.optIn.has(word) };
   }
   if (m.type === "interactive" && m.interactive !== undefined) {
     const replyId = m.interactive.button_reply?.id ?? m.interactive.list_reply?.id;

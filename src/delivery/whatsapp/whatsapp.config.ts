@@ -1,4 +1,7 @@
 import { z } from "zod";
+import { defaultOptInKeywords, defaultOptOutKeywords } from "./webhook.schema.js";
+
+const words = z.array(z.string().trim().min(1).max(40)).min(1).max(50);
 
 /**
  * The WhatsApp slice of the configuration. Without phoneNumberId + accessToken the service runs
@@ -20,6 +23,14 @@ export const whatsappConfigSchema = z
     graphVersion: z.string().regex(/^v\d+\.0$/, "must look like v23.0").default("v23.0"),
     /** Generous on purpose: a timeout after the request left makes the outcome unknown (§10.4). */
     timeoutMs: z.coerce.number().int().min(100).max(120_000).default(15_000),
+    /**
+     * Whole-message words (any language; compared without case or accents) that opt a patient out
+     * of WhatsApp messages, and that undo it. The latest of the two a patient sent wins.
+     */
+    keywords: z
+      .object({ optOut: words.default([...defaultOptOutKeywords]), optIn: words.default([...defaultOptInKeywords]) })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .refine((c) => (c.phoneNumberId === undefined) === (c.accessToken === undefined), {

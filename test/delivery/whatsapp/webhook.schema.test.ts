@@ -101,6 +101,7 @@ describe("parseWebhook: inbound messages", () => {
         kind: "button",
         buttonPayload: "rc1:CONFIRM:q7Hk2",
         optOut: false,
+        optIn: false,
       },
     ]);
   });
@@ -113,6 +114,7 @@ describe("parseWebhook: inbound messages", () => {
       timestamp: "2025-10-14T08:43:20.000Z",
       kind: "text",
       optOut: true,
+      optIn: false,
     });
   });
 
@@ -192,8 +194,10 @@ describe("opt-out keywords", () => {
   });
 
   it("uses a configured keyword list instead of the default", () => {
-    expect(parseWebhook(textBody("Sair"), own, ["SAIR", "PARE"]).inbound[0]?.optOut).toBe(true);
-    expect(parseWebhook(textBody("STOP"), own, ["SAIR", "PARE"]).inbound[0]?.optOut).toBe(false);
+    const words = { optOut: ["SAIR", "PARE"], optIn: ["VOLTAR"] };
+    expect(parseWebhook(textBody("Sair"), own, words).inbound[0]?.optOut).toBe(true);
+    expect(parseWebhook(textBody("STOP"), own, words).inbound[0]?.optOut).toBe(false);
+    expect(parseWebhook(textBody("voltar"), own, words).inbound[0]).toMatchObject({ optOut: false, optIn: true });
   });
 
   it("normalises configured keywords the same way as the text", () => {
@@ -223,5 +227,30 @@ describe("parseWebhook: template webhooks (Meta's message_template_status_update
   it("counts a template event without a name or language as ignored instead of failing the POST", () => {
     const body = JSON.stringify({ object: "whatsapp_business_account", entry: [{ id: "1", changes: [{ field: "message_template_status_update", value: { event: "PAUSED" } }] }] });
     expect(parseWebhook(body, own)).toMatchObject({ templates: [], ignoredOther: 1 });
+  });
+});
+
+describe("parseWebhook: business-scoped user ids (usernames, 2026)", () => {
+  it("reads a reply and a status that carry only a BSUID, without a phone number", () => {
+    const parsed = parseWebhook(fixture("user-id-only.json"), own);
+    expect(parsed.inbound).toMatchObject([{ kind: "button", userId: "US.13491208655302741918", contextWamid: wamid }]);
+    expect(parsed.inbound[0]).not.toHaveProperty("from");
+    expect(parsed.statuses).toMatchObject([{ status: "read", userId: "US.13491208655302741918" }]);
+  });
+
+  it("takes the BSUID from the message's contact when the message itself has none", () => {
+    const body = JSON.stringify({
+      object: "whatsapp_business_account",
+      entry: [{ id: "1", changes: [{ field: "messages", value: { metadata: { phone_number_id: own }, contacts: [{ profile: { username: "@alex.r" }, user_id: "US.1" }], messages: [{ id: "wamid.X", timestamp: "1760431800", type: "text", text: { body: "start" } }] } }] }],
+    });
+    expect(parseWebhook(body, own).inbound).toEqual([{ id: "wamid.X", userId: "US.1", timestamp: "2025-10-14T08:50:00.000Z", kind: "text", optOut: false, optIn: true }]);
+  });
+
+  it("reads recipient_user_id on a status", () => {
+    const body = JSON.stringify({
+      object: "whatsapp_business_account",
+      entry: [{ id: "1", changes: [{ field: "messages", value: { metadata: { phone_number_id: own }, statuses: [{ id: "wamid.S", status: "delivered", timestamp: "1760431800", recipient_user_id: "US.2", recipient_parent_user_id: "US.ENT.3" }] } }] }],
+    });
+    expect(parseWebhook(body, own).statuses).toMatchObject([{ wamid: "wamid.S", userId: "US.2" }]);
   });
 });

@@ -1,10 +1,16 @@
+import { defaultOptInKeywords, defaultOptOutKeywords } from "../../../src/delivery/whatsapp/webhook.schema.js";
 import { describe, expect, it } from "vitest";
 import { liveCredentials, whatsappConfigSchema } from "../../../src/delivery/whatsapp/whatsapp.config.js";
 
 describe("whatsappConfigSchema", () => {
   it("defaults to dry-run against the public Graph API, pinned to v23.0, with a 15 s timeout", () => {
     const cfg = whatsappConfigSchema.parse({});
-    expect(cfg).toEqual({ apiBase: "https://graph.facebook.com", graphVersion: "v23.0", timeoutMs: 15_000 });
+    expect(cfg).toEqual({
+      apiBase: "https://graph.facebook.com",
+      graphVersion: "v23.0",
+      timeoutMs: 15_000,
+      keywords: { optOut: [...defaultOptOutKeywords], optIn: [...defaultOptInKeywords] },
+    });
     expect(liveCredentials(cfg)).toBeUndefined();
   });
 
