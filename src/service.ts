@@ -6,8 +6,8 @@ import type { Logger } from "pino";
 import { serve, type ServerType } from "@hono/node-server";
 import type { Config, WorkerQueue } from "./config/config.schema.js";
 import { queueDashboardRoute } from "./http/routes/queue-dashboard.route.js";
-import { buildApp, buildOpsApp } from "./http/app.js";
-import { countExistingJobs, createQueueHealth } from "./http/routes/queue-health.js";
+import { buildApp, buildOpsApp, mountApart } from "./http/app.js";
+import { createQueueHealth } from "./http/routes/queue-health.js";
 import { createSubscriptionHealth } from "./http/routes/subscription-health.js";
 import type { AppEnv } from "./http/app-env.js";
 import { resolveRedis, freePort, type RedisTarget } from "./redis/embedded-redis.js";
@@ -181,7 +181,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const statusUpdates = createStatusUpdates({ ledger, queues, log, metrics, identities: optOuts });
     const deadLetters = createDeadLetters({ queues, ledger, senderState, log });
     const gaps = createGapTracker(redis, prefix);
-    const intake = createIntake({ sources, queues, gaps, metrics, countExisting: (ids) => countExistingJobs(producer, queues.byName.intake, ids) });
+    const intake = createIntake({ sources, queues, gaps, metrics, log });
 
     // WhatsApp: the Cloud API when credentials are set, else the dry-run outbox. Its synthetic
     // statuses are applied in order, in process, through the same ledger code as webhook statuses
@@ -257,7 +257,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     });
     // Bull Board under /admin/queues, behind the same admin auth as the rest of /admin/*.
     const board = await queueDashboardRoute({ queues, basePath: "/admin/queues", readOnly: true, log });
-    if (board !== undefined) app.route("/admin/queues", board);
+    if (board !== undefined) mountApart(app, "/admin/queues", board, log);
 
     // A worker-only process still serves /healthz, /readyz and its own /metrics (nothing that accepts work).
     const opsOnly = role === "worker" && sandbox === undefined;

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import type { Logger } from "pino";
 import type { AppEnv } from "./app-env.js";
 import { AppError, errorHandler } from "./errors.js";
@@ -39,12 +39,26 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", healthRoute({ probe: deps.probe, metrics: deps.metrics, refreshGauges: deps.refreshGauges }));
   app.use("/admin/*", adminAuth(deps.adminToken));
   app.route("/admin", adminRoute(deps.admin));
-  if (deps.sandbox !== undefined) app.route("/sandbox/fhir", deps.sandbox);
+  if (deps.sandbox !== undefined) mountApart(app, "/sandbox/fhir", deps.sandbox, deps.log);
   app.notFound(() => {
     throw new AppError("not-found", "no such route");
   });
   app.onError(errorHandler(deps.log));
   return app;
+}
+
+/**
+ * Mount `sub` under `path` in an app of its own, reached through two forwarding routes. For
+ * sub-apps whose route patterns Hono's RegExpRouter cannot compile (Bull Board's, the sandbox FHIR
+ * server's `/:type/_history` beside `/:type/:id`): mounted
+ * directly, they would make the root's SmartRouter fall back to the TrieRouter for every request,
+ * the FHIR hooks included.
+ */
+export function mountApart(app: Hono<AppEnv>, path: string, sub: Hono, log: Logger): void {
+  const inner = new Hono<AppEnv>().route(path, sub);
+  inner.onError(errorHandler(log));
+  const forward = (c: Context<AppEnv>) => inner.fetch(c.req.raw, c.env);
+  app.all(path, forward).all(`${path}/*`, forward);
 }
 
 /**

@@ -72,7 +72,7 @@ export const errorHandler =
   (log: Logger): ErrorHandler<AppEnv> =>
   (err, c) => {
     const e = toAppError(err);
-    if (e.status >= 500) (c.get("log") ?? log).error({ err }, "request failed");
+    if (e.status >= 500) (c.get("requestLog")?.() ?? log).error({ err }, "request failed");
     const outcome = operationOutcome("error", e.code, e.message, e.expression);
     return c.body(JSON.stringify(outcome), e.status, { "content-type": "application/fhir+json", ...e.headers });
   };

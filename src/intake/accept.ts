@@ -22,20 +22,28 @@ export interface IntakeRequest {
   receivedAt: string;
 }
 
-export type IntakeReply = { status: 200 | 202; body: unknown };
+/**
+ * `json`: the body already serialised (always an OperationOutcome), for a reply that is the same
+ * every time; only a few such bodies exist, the route keeps their headers.
+ */
+export type IntakeReply = { status: 200 | 202; body: unknown; json?: string };
 
 const informational = (text: string) => operationOutcome("information", "informational", text);
+
+/** The reply to almost every notification (one event, nothing ignored), serialised once. */
+const acceptedOne = informational("accepted 1 event(s), ignored 0");
+const acceptedOneJson = JSON.stringify(acceptedOne);
+
+/** The logger is made on first use (request-context.middleware.ts): most notifications log nothing. */
+type LazyLog = () => Logger;
 
 export interface IntakeDeps {
   sources: Readonly<Record<string, SourceConfig>>;
   queues: Queues;
   gaps: GapTracker;
   metrics: Metrics;
-  /**
-   * How many of these intake job ids already exist. BullMQ's addBulk answers the same id whether it
-   * added a job or found one, so the dedup metric needs this one pipelined EXISTS round trip.
-   */
-  countExisting?: (jobIds: readonly string[]) => Promise<number>;
+  /** The root logger: asked whether debug is on before a request's own logger is made for a debug line. */
+  log: Logger;
 }
 
 // A notification proving hundreds of separate holes is broken; a search covers whatever is beyond this.
@@ -70,8 +78,8 @@ export function createIntake(deps: IntakeDeps) {
    * Missing topic event numbers (reference §5.6): recovered after a short grace, because the missing
    * events may still arrive out of order; recovery is idempotent, so a late arrival costs nothing.
    */
-  async function recoverGap(source: string, topic: TopicInfo, missing: ReadonlyArray<{ from: number; to: number }>, receivedAt: string, log: Logger): Promise<void> {
-    log.warn({ event: "topic-gap", source, subscription: topic.subscriptionRef, missing: missing.reduce((n, r) => n + r.to - r.from + 1, 0) }, "gap in topic event numbers; recovering");
+  async function recoverGap(source: string, topic: TopicInfo, missing: ReadonlyArray<{ from: number; to: number }>, receivedAt: string, log: LazyLog): Promise<void> {
+    log().warn({ event: "topic-gap", source, subscription: topic.subscriptionRef, missing: missing.reduce((n, r) => n + r.to - r.from + 1, 0) }, "gap in topic event numbers; recovering");
     // Without ranges the worker runs a catch-up search, which covers any number of holes.
     const data = { source, reason: "gap" as const, receivedAt, subscriptionRef: topic.subscriptionRef, ...(missing.length <= maxRangesPerGap ? { missing: [...missing] } : {}) };
     const id = `gap-${shortHash(source, topic.subscriptionRef, JSON.stringify(missing))}`;
@@ -79,14 +87,14 @@ export function createIntake(deps: IntakeDeps) {
   }
 
   /** The server says a subscription is not delivering (§5.6): re-activation is ours to do (`fhir-notify subscriptions sync`). */
-  function checkStatus(source: string, topic: TopicInfo, log: Logger): void {
+  function checkStatus(source: string, topic: TopicInfo, log: LazyLog): void {
     if (topic.status === "error" || topic.status === "off") {
-      log.warn({ event: "subscription-unhealthy", source, subscription: topic.subscriptionRef, status: topic.status }, "subscription is not active on the FHIR server; run `fhir-notify subscriptions sync`");
+      log().warn({ event: "subscription-unhealthy", source, subscription: topic.subscriptionRef, status: topic.status }, "subscription is not active on the FHIR server; run `fhir-notify subscriptions sync`");
     }
   }
 
   return {
-    async accept(req: IntakeRequest, log: Logger): Promise<IntakeReply> {
+    async accept(req: IntakeRequest, log: LazyLog): Promise<IntakeReply> {
       const sourceConfig = deps.sources[req.source];
       if (sourceConfig === undefined) throw new AppError("not-found", "unknown notification source", "source");
       try {
@@ -105,7 +113,7 @@ export function createIntake(deps: IntakeDeps) {
       return this.enqueue(req.source, notification, req.receivedAt, log);
     },
 
-    async enqueue(source: string, notification: Notification, receivedAt: string, log: Logger): Promise<IntakeReply> {
+    async enqueue(source: string, notification: Notification, receivedAt: string, log: LazyLog): Promise<IntakeReply> {
       switch (notification.kind) {
         case "events": {
           const jobs = notification.events.map((event) => ({
@@ -122,20 +130,13 @@ export function createIntake(deps: IntakeDeps) {
             options: { jobId: jobIdOf(source, event, notification.dedupeKey, receivedAt) },
           }));
           if (jobs.length > 0) {
-            // Issued together, not one after the other: the EXISTS goes out first on the same producer
-            // connection, so Redis answers it before the add, and the request pays one round trip, not two
-            // (on separate connections only the dedupe metric could miscount, never the jobs).
             // One job (the common case) is a single EVALSHA; addBulk would wrap it in MULTI/EXEC.
+            // A redelivered notification finds its job and adds nothing (BullMQ's jobId dedup); the
+            // process-event worker's decisions_total{outcome="duplicate"} counts what still got through.
             const [only] = jobs;
-            const [existing] = await durably(() =>
-              Promise.all([
-                deps.countExisting !== undefined ? deps.countExisting(jobs.map((j) => j.options.jobId)) : Promise.resolve(0),
-                jobs.length === 1 && only !== undefined
-                  ? deps.queues.enqueue("process-event", only.data, only.options)
-                  : deps.queues.enqueueBulk("process-event", jobs),
-              ]),
+            await durably<unknown>(() =>
+              jobs.length === 1 && only !== undefined ? deps.queues.enqueue("process-event", only.data, only.options) : deps.queues.enqueueBulk("process-event", jobs),
             );
-            if (existing > 0) deps.metrics.eventsDeduplicated.inc({ source }, existing);
           }
           for (const event of notification.events) deps.metrics.notificationsReceived.inc({ source, type: event.resourceType, shape: event.shape });
           if (notification.ignored > 0) deps.metrics.notificationsIgnored.inc({ source }, notification.ignored);
@@ -145,14 +146,15 @@ export function createIntake(deps: IntakeDeps) {
             if (missing.length > 0) await recoverGap(source, notification.topic, missing, receivedAt, log);
           }
           // Debug, not info: at thousands of notifications a second a line each is noise; the counters carry the totals.
-          log.debug({ source, events: jobs.length, ignored: notification.ignored }, "notification accepted");
+          if (deps.log.isLevelEnabled("debug")) log().debug({ source, events: jobs.length, ignored: notification.ignored }, "notification accepted");
+          if (jobs.length === 1 && notification.ignored === 0) return { status: 202, body: acceptedOne, json: acceptedOneJson };
           return { status: 202, body: informational(`accepted ${jobs.length} event(s), ignored ${notification.ignored}`) };
         }
         case "ping":
           if (notification.topic !== undefined) await durably(() => deps.gaps.observe(source, notification.topic!, new Date(receivedAt)));
           await catchUp(source, "ping", receivedAt);
           deps.metrics.notificationsReceived.inc({ source, type: "unknown", shape: "rest-hook-empty" });
-          log.info({ source }, "empty notification; catch-up search queued");
+          log().info({ source }, "empty notification; catch-up search queued");
           return { status: 202, body: informational("accepted; a catch-up search is queued") };
         case "handshake":
         case "heartbeat":
@@ -160,7 +162,7 @@ export function createIntake(deps: IntakeDeps) {
           checkStatus(source, notification.topic, log);
           const { missing } = await durably(() => deps.gaps.observe(source, notification.topic, new Date(receivedAt)));
           if (missing.length > 0) await recoverGap(source, notification.topic, missing, receivedAt, log);
-          log.info({ source, kind: notification.kind }, "subscription status notification");
+          log().info({ source, kind: notification.kind }, "subscription status notification");
           return { status: 200, body: informational(`${notification.kind} received`) };
         }
         case "validation":

@@ -35,7 +35,7 @@ export function catchUpWorker(deps: CatchUpDeps) {
       data.reason === "gap" && data.subscriptionRef !== undefined && data.missing !== undefined
         ? await deps.recovery.recover(data.source, cfg, { subscriptionRef: data.subscriptionRef, type: "event-notification", eventNumbers: [] }, data.missing, receivedAt)
         : await deps.poller.pollOnce(data.source, cfg, receivedAt);
-    await deps.intake.enqueue(data.source, { kind: "events", events, ignored: 0 }, receivedAt, log);
+    await deps.intake.enqueue(data.source, { kind: "events", events, ignored: 0 }, receivedAt, () => log);
     log.info({ events: events.length }, "catch-up done");
     return `found ${events.length}`;
   };

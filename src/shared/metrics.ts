@@ -29,12 +29,6 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ["source"] as const,
       registers,
     }),
-    eventsDeduplicated: new Counter({
-      name: "fhir_notify_events_deduplicated_total",
-      help: "Intake events that were already queued (same source, resource and version)",
-      labelNames: ["source"] as const,
-      registers,
-    }),
     decisions: new Counter({
       name: "fhir_notify_decisions_total",
       help: "Outcomes of processing a resource version, by outcome (queued, duplicate, cancelled, skipped, gone, no-rule) and reason code",

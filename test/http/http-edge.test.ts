@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { startEmbeddedRedis } from "../../src/redis/embedded-redis.js";
 import { startTestService } from "../support/start-test-service.js";
+import { captureLogs } from "../support/log-capture.js";
 
 const sourceConfig = { sources: { hapi: { auth: { type: "bearer", token: "test-token-0123456789abcdef" } } } };
 const auth = { authorization: "Bearer test-token-0123456789abcdef" };
@@ -69,7 +70,42 @@ describe("the HTTP edge answers bad input with a 4xx OperationOutcome and keeps 
     });
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toBe("5");
+    // A failure is logged, so it carries the request id the log line has.
+    expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
     expect((await outcomeOf(res)).code).toBe("transient");
+  });
+
+  it("accepts notifications with one prepared 202 body, and makes no request id for a request that logs nothing", async () => {
+    // At info, as in production: the accepted-notification line is debug.
+    const service = await startTestService({ role: "api", log: captureLogs("info").log, config: { ...sourceConfig, fhir: { baseUrl: "http://127.0.0.1:9/fhir" } } });
+    const put = (id: string) =>
+      service.app.request(`/hooks/fhir/hapi/Appointment/${id}`, {
+        method: "PUT",
+        headers: { "content-type": "application/fhir+json", ...auth },
+        body: JSON.stringify({ resourceType: "Appointment", id, meta: { versionId: "1" }, status: "booked", participant: [] }),
+      });
+    const bodies: string[] = [];
+    for (const id of ["a1", "a2"]) {
+      const res = await put(id);
+      expect(res.status).toBe(202);
+      expect(res.headers.get("x-request-id")).toBeNull();
+      expect(res.headers.get("content-type")).toBe("application/fhir+json");
+      const text = await res.text();
+      // The shared headers object must never keep the first body's length for another body.
+      expect(Number(res.headers.get("content-length") ?? Buffer.byteLength(text))).toBe(Buffer.byteLength(text));
+      bodies.push(text);
+    }
+    expect(bodies[1]).toBe(bodies[0]);
+    expect(JSON.parse(bodies[0]!)).toMatchObject({ resourceType: "OperationOutcome", issue: [{ severity: "information", diagnostics: "accepted 1 event(s), ignored 0" }] });
+  });
+
+  it("routes every request, the FHIR hooks included, with Hono's RegExpRouter although the queue dashboard is mounted", async () => {
+    const service = await startTestService({ config: { admin: { token: "admin-token-0123456789" } } });
+    expect((await service.app.request("/healthz")).status).toBe(200);
+    // SmartRouter settles on its first match; Bull Board's patterns used to force the TrieRouter.
+    expect((service.app.router as { name: string }).name).toBe("SmartRouter + RegExpRouter");
+    const api = await service.app.request("/admin/queues/api/queues", { headers: { authorization: "Bearer admin-token-0123456789" } });
+    expect(api.status).toBe(200);
   });
 
   it("keeps the admin API closed to a wrong token and open to the right one", async () => {

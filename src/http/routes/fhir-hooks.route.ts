@@ -8,6 +8,20 @@ import type { Clock } from "../../shared/clock.js";
 
 const methods = new Set(["POST", "PUT", "DELETE"]);
 
+/**
+ * Headers for a pre-serialised reply, built once per body. They carry content-length: without it
+ * @hono/node-server adds one to the object it is given, so a shared object must already have it.
+ */
+const preparedHeaders = new Map<string, Record<string, string>>();
+function headersFor(json: string): Record<string, string> {
+  let headers = preparedHeaders.get(json);
+  if (headers === undefined) {
+    headers = { "content-type": "application/fhir+json", "content-length": String(Buffer.byteLength(json)) };
+    preparedHeaders.set(json, headers);
+  }
+  return headers;
+}
+
 /** /hooks/fhir/:source[/:type/:id] — every notification shape FHIR servers send (intake/normalize.ts). */
 export function fhirHooksRoute(deps: { intake: Intake; clock: Clock; bodyLimitBytes: number }): Hono<AppEnv> {
   const handle = async (c: Context<AppEnv>) => {
@@ -36,8 +50,9 @@ export function fhirHooksRoute(deps: { intake: Intake; clock: Clock; bodyLimitBy
         fromLoopback: isFromLoopback(c),
         receivedAt: deps.clock.now().toISOString(),
       },
-      c.get("log"),
+      c.var.requestLog,
     );
+    if (reply.json !== undefined) return c.body(reply.json, reply.status, headersFor(reply.json));
     const isOutcome = (reply.body as { resourceType?: string }).resourceType === "OperationOutcome";
     return c.body(JSON.stringify(reply.body), reply.status, { "content-type": isOutcome ? "application/fhir+json" : "application/json" });
   };

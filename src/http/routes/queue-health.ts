@@ -1,5 +1,4 @@
-import type { Job, Queue } from "bullmq";
-import type { Redis } from "ioredis";
+import type { Job } from "bullmq";
 import type { Queues } from "../../delivery/queues.js";
 import { queueNames, type QueueName } from "../../delivery/jobs.js";
 import type { Clock } from "../../shared/clock.js";
@@ -86,16 +85,4 @@ export function createQueueHealth(deps: { queues: Queues; metrics: Metrics; cloc
       return reasons;
     },
   };
-}
-
-
-/**
- * How many of these job ids already exist in the queue: one EXISTS over all the keys (Redis counts
- * them). Used for the deduplication metric, because BullMQ's add answers the same id whether it
- * added or found a job. A single command, not a pipeline: on the intake hot path an ioredis
- * pipeline cost more CPU than all of intake's own work (measured with the CPU profiler).
- */
-export async function countExistingJobs(redis: Pick<Redis, "exists">, queue: Pick<Queue, "toKey">, jobIds: readonly string[]): Promise<number> {
-  if (jobIds.length === 0) return 0;
-  return redis.exists(...jobIds.map((id) => queue.toKey(id)));
 }

@@ -28,7 +28,7 @@ export function whatsappWebhookRoute(deps: { webhook: WebhookIntake; verifyToken
       }),
       async (c) => {
         const raw = new Uint8Array(await c.req.arrayBuffer());
-        const accepted = await deps.webhook(raw, c.req.header("x-hub-signature-256"), isFromLoopback(c), deps.clock.now().toISOString(), c.get("log"));
+        const accepted = await deps.webhook(raw, c.req.header("x-hub-signature-256"), isFromLoopback(c), deps.clock.now().toISOString(), c.var.requestLog());
         return c.json({ accepted }, 200);
       },
     );
