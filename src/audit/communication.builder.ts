@@ -185,7 +185,20 @@ function extensionUrls(opts: AuditOptions) {
     readAt: `${opts.extensionBase}read-at`,
     resourceVersion: `${opts.extensionBase}resource-version`,
     deliveryEvent: `${opts.extensionBase}delivery-event`,
+    pricing: `${opts.extensionBase}pricing`,
   };
+}
+
+const fhirCode = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** What WhatsApp charges for the message: category, model, type (codes) and billable. */
+function pricingExtension(url: string, pricing: NonNullable<DeliveryRecord["pricing"]>): Extension | undefined {
+  const codes = (["category", "model", "type"] as const).flatMap((k) => {
+    const v = pricing[k];
+    return v !== undefined && fhirCode.test(v) ? [{ url: k, valueCode: v }] : [];
+  });
+  const parts: Extension[] = [...codes, ...(pricing.billable !== undefined ? [{ url: "billable", valueBoolean: pricing.billable }] : [])];
+  return parts.length > 0 ? { url, extension: parts } : undefined;
 }
 
 function buildExtensions(record: DeliveryRecord, opts: AuditOptions): Extension[] {
@@ -206,6 +219,7 @@ function buildExtensions(record: DeliveryRecord, opts: AuditOptions): Extension[
     // The version of the `about` resource that triggered the message; only a valid id is kept.
     ...(record.resourceVersion !== undefined && fhirId.test(record.resourceVersion) ? [{ url: urls.resourceVersion, valueId: record.resourceVersion }] : []),
     ...(record.readAt !== undefined ? [{ url: urls.readAt, valueDateTime: dateTime(record.readAt, "readAt") }] : []),
+    ...(record.pricing !== undefined ? [pricingExtension(urls.pricing, record.pricing)].filter((e): e is Extension => e !== undefined) : []),
     ...history,
   ];
 }

@@ -53,6 +53,18 @@ export interface StatusEvent {
   code?: number;
 }
 
+/**
+ * What WhatsApp said it charges for the message (status webhook `pricing`, §5.1): category
+ * (utility, marketing, authentication, service, ...), model (PMP; CBP on older webhooks), type
+ * (regular = charged, free_customer_service, free_entry_point) and the deprecated billable flag.
+ */
+export interface Pricing {
+  category?: string;
+  model?: string;
+  type?: string;
+  billable?: boolean;
+}
+
 export interface DeliveryRecord {
   deliveryId: string;
   /** The channel (configured source) whose notification first decided this message. */
@@ -79,6 +91,8 @@ export interface DeliveryRecord {
   vendorCode?: number;
   /** For missing-value: the safe slot that had no value (a slot name, never a value). */
   missingSlot?: string;
+  /** The price WhatsApp reported, from the first status that carried one. */
+  pricing?: Pricing;
   /** With reason template-held: what Meta did to the template. */
   templateHold?: TemplateHoldCode;
   wamid?: string;

@@ -19,6 +19,11 @@ const statusData = z
     errorCode: z.number().int().optional(),
     /** Hash of the recipient's business-scoped user id (2026 webhooks), to link it to the number we sent to. */
     userHash: identityHash.optional(),
+    /** statuses[].pricing, as parsed: category, model, type, billable. */
+    pricing: z
+      .object({ category: z.string().max(64).optional(), model: z.string().max(32).optional(), type: z.string().max(64).optional(), billable: z.boolean().optional() })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -51,7 +51,14 @@ export interface Ledger {
    * mark, and return the record as it is right after. Undefined when the delivery does not exist.
    * A delivered, read or failed status also drops the pending expiry check.
    */
-  applyStatus(deliveryId: string, wamid: string, event: StatusEvent, fields?: Partial<DeliveryFields>): Promise<{ isNew: boolean; record: LedgerRecord } | undefined>;
+  applyStatus(
+    deliveryId: string,
+    wamid: string,
+    event: StatusEvent,
+    fields?: Partial<DeliveryFields>,
+    /** Set only where not set yet (the price Meta repeats on a later status); firstSet says whether any was. */
+    firstOnly?: Partial<DeliveryFields>,
+  ): Promise<{ isNew: boolean; firstSet: boolean; record: LedgerRecord } | undefined>;
   byWamid(wamid: string): Promise<string | undefined>;
   /**
    * Deliveries of one rule for one resource that may still be waiting to be sent. `scopes`: the
@@ -101,8 +108,8 @@ if #parked > 0 then redis.call('DEL', KEYS[6]) end
 return parked`;
 
 // KEYS: record hash, events, event keys, wamid index, expiry schedule. ARGV: event key, event JSON,
-// retention, wamid (JSON-encoded), delivery id, "1" when the status settles the message, then
-// field/value pairs to set.
+// retention, wamid (JSON-encoded), delivery id, "1" when the status settles the message, the number
+// of field/value pairs to set, those pairs, then pairs to set only where the field is still absent.
 const statusScript = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 if redis.call('HEXISTS', KEYS[1], 'wamid') == 0 then
@@ -110,7 +117,10 @@ if redis.call('HEXISTS', KEYS[1], 'wamid') == 0 then
   redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[3])
 end
 if ARGV[6] == '1' then redis.call('ZREM', KEYS[5], ARGV[5]) end
-if #ARGV > 6 then redis.call('HSET', KEYS[1], unpack(ARGV, 7)) end
+local setEnd = 7 + 2 * tonumber(ARGV[7])
+if setEnd > 8 then redis.call('HSET', KEYS[1], unpack(ARGV, 8, setEnd)) end
+local firstSet = 0
+for i = setEnd + 1, #ARGV, 2 do firstSet = firstSet + redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
 local isNew = 0
 if redis.call('SADD', KEYS[3], ARGV[1]) == 1 then
   redis.call('RPUSH', KEYS[2], ARGV[2])
@@ -119,7 +129,7 @@ if redis.call('SADD', KEYS[3], ARGV[1]) == 1 then
   isNew = 1
 end
 redis.call('HDEL', KEYS[1], 'inFlightSince')
-return {isNew, redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}`;
+return {isNew, redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1), firstSet}`;
 
 // KEYS: record hash, events. One script so a read never falls between the two halves of a write.
 const readScript = `return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}`;
@@ -197,15 +207,16 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
     async park(wamid, status) {
       await redis.multi().rpush(parkKey(wamid), status).expire(parkKey(wamid), 7 * 24 * 3600).exec();
     },
-    async applyStatus(deliveryId, wamid, event, fields = {}) {
+    async applyStatus(deliveryId, wamid, event, fields = {}, firstOnly = {}) {
+      const set = Object.entries(encode(fields));
       const reply = (await runStatus(
         redis,
         [key(deliveryId), eventsKey(deliveryId), eventKeysKey(deliveryId), `${prefix}:wamid:${wamid}`, expiryKey],
-        [eventKeyOf(event), JSON.stringify(event), retentionSeconds, JSON.stringify(wamid), deliveryId, settles.has(event.state) ? "1" : "0", ...Object.entries(encode(fields)).flat()],
-      )) as [number, string[], string[]] | null;
+        [eventKeyOf(event), JSON.stringify(event), retentionSeconds, JSON.stringify(wamid), deliveryId, settles.has(event.state) ? "1" : "0", set.length, ...set.flat(), ...Object.entries(encode(firstOnly)).flat()],
+      )) as [number, string[], string[], number] | null;
       if (reply === null) return undefined;
-      const [isNew, flatHash, events] = reply;
-      return { isNew: isNew === 1, record: fold(hashOf(flatHash), events) };
+      const [isNew, flatHash, events, firstSet] = reply;
+      return { isNew: isNew === 1, firstSet: firstSet > 0, record: fold(hashOf(flatHash), events) };
     },
     async indexWamid(wamid, deliveryId) {
       await redis.set(`${prefix}:wamid:${wamid}`, deliveryId, "EX", retentionSeconds);

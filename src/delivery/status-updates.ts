@@ -2,7 +2,7 @@ import type { Job } from "bullmq";
 import type { Logger } from "pino";
 import { auditJobId, shortHash } from "../shared/ids.js";
 import type { Metrics } from "../shared/metrics.js";
-import type { DeliveryRecord, DeliveryState } from "./delivery-record.js";
+import type { DeliveryRecord, DeliveryState, Pricing } from "./delivery-record.js";
 import type { JobData } from "./jobs.js";
 import type { Ledger } from "./ledger.js";
 import type { OptOutStore } from "./opt-out.js";
@@ -52,6 +52,21 @@ interface Applied {
 }
 
 export function createStatusUpdates(deps: StatusUpdateDeps) {
+  /**
+   * Per template: what WhatsApp charges. Billable is Meta's deprecated flag, else type "regular".
+   * fhir-notify sends only UTILITY templates, so a marketing price means Meta treats one of ours
+   * as marketing (recategorised, or the 131049/131050 territory): an alert.
+   */
+  function countPrice(template: string, pricing: Pricing, deliveryId: string): void {
+    const category = pricing.category ?? "unknown";
+    const billable = pricing.billable ?? (pricing.type !== undefined ? pricing.type === "regular" : undefined);
+    deps.metrics.pricedMessages.inc({ template, category, billable: billable === undefined ? "unknown" : String(billable) });
+    if (category === "marketing") {
+      deps.metrics.templateAlerts.inc({ template, kind: "billed-as-marketing" });
+      deps.log.warn({ event: "template-billed-as-marketing", template, deliveryId, pricingModel: pricing.model, pricingType: pricing.type }, "a utility template was billed as marketing");
+    }
+  }
+
   /** One status through the ledger's single script; a status for a wamid we have not stored yet is parked. */
   async function applyOne(data: StatusData): Promise<Applied> {
     const event = { state: toState[data.status], at: data.timestamp, ...(data.errorCode !== undefined ? { code: data.errorCode } : {}) };
@@ -60,10 +75,12 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
         ? { vendorCode: data.errorCode, reason: "whatsapp-permanent" as const, reasonDetail: `WhatsApp reported the message as failed (${notDoneReasonFor(data.errorCode)})` }
         : undefined;
     // Our callback data is the delivery id; fall back to the wamid index for statuses without it.
-    let applied = data.callbackData !== undefined ? await deps.ledger.applyStatus(data.callbackData, data.wamid, event, failure) : undefined;
+    // Meta repeats the price on a later status: keep the first, count it once.
+    const price = data.pricing !== undefined ? { pricing: data.pricing } : undefined;
+    let applied = data.callbackData !== undefined ? await deps.ledger.applyStatus(data.callbackData, data.wamid, event, failure, price) : undefined;
     if (applied === undefined) {
       const byWamid = await deps.ledger.byWamid(data.wamid);
-      if (byWamid !== undefined) applied = await deps.ledger.applyStatus(byWamid, data.wamid, event, failure);
+      if (byWamid !== undefined) applied = await deps.ledger.applyStatus(byWamid, data.wamid, event, failure, price);
     }
     if (applied === undefined) {
       // The send response may not be stored yet (statuses can overtake it): keep it for later.
@@ -73,6 +90,7 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
     }
     const { record } = applied;
     if (applied.isNew) deps.metrics.messages.inc({ template: record.templateName, state: data.status });
+    if (applied.firstSet && data.pricing !== undefined) countPrice(record.templateName, data.pricing, record.deliveryId);
     // From now on a STOP under either identity counts for both, and reaches this patient.
     if (applied.isNew && data.userHash !== undefined && record.recipientHash !== undefined) await deps.identities?.link(data.userHash, record.recipientHash, record.patientRef);
     // Also for a duplicate: if an earlier try appended the event but failed to queue its audit job,

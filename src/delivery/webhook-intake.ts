@@ -53,6 +53,7 @@ export function createWebhookIntake(deps: WebhookIntakeDeps) {
         ...(s.callbackData !== undefined ? { callbackData: s.callbackData } : {}),
         ...(s.errorCode !== undefined ? { errorCode: s.errorCode } : {}),
         ...(s.userId !== undefined ? { userHash: hashUserId(s.userId) } : {}),
+        ...(s.pricing !== undefined ? { pricing: s.pricing } : {}),
       }),
     );
     const statusJobs: { data: JobData<"apply-statuses">; options: { jobId: string } }[] = [];

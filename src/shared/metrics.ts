@@ -67,7 +67,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     templateAlerts: new Counter({
       name: "fhir_notify_template_alerts_total",
-      help: "Template governance alerts by template and kind (held, released, status-notice, quality, category-pending); template is 'other' for names not in mappings/templates",
+      help: "Template governance alerts by template and kind (held, released, status-notice, quality, category-pending, billed-as-marketing); template is 'other' for names not in mappings/templates",
       labelNames: ["template", "kind"] as const,
       registers,
     }),
@@ -80,6 +80,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     messagingBudgetAlerts: new Counter({
       name: "fhir_notify_messaging_budget_alerts_total",
       help: "Times the unique-recipient budget passed its alert share (delivery.messagingBudget.alertAtRatio) in a 24 h window",
+      registers,
+    }),
+    pricedMessages: new Counter({
+      name: "fhir_notify_priced_messages_total",
+      help: "Messages WhatsApp reported a price for, by template, pricing category and whether billable (counted once per message)",
+      labelNames: ["template", "category", "billable"] as const,
       registers,
     }),
     senderPaused: new Gauge({ name: "fhir_notify_sender_paused", help: "1 while the WhatsApp sender is halted", registers }),

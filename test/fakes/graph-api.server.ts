@@ -337,6 +337,8 @@ export interface StatusSpec {
   userId?: string;
   callbackData?: string;
   errorCode?: number;
+  /** statuses[].pricing; default: utility/regular on sent only, as Meta sends it. null: none. */
+  pricing?: Record<string, unknown> | null;
 }
 
 const defaultWabaId = "100000000000001";
@@ -365,7 +367,13 @@ export function buildStatusWebhook(opts: { phoneNumberId: string; statuses: Stat
     // Meta's BSUID page names it recipient_user_id (the parser also reads the earlier user_id).
     ...(s.userId !== undefined ? { recipient_user_id: s.userId } : {}),
     ...(s.callbackData !== undefined ? { biz_opaque_callback_data: s.callbackData } : {}),
-    ...(s.status === "sent" ? { pricing: { billable: true, pricing_model: "PMP", type: "regular", category: "utility" } } : {}),
+    ...(s.pricing !== undefined
+      ? s.pricing === null
+        ? {}
+        : { pricing: s.pricing }
+      : s.status === "sent"
+        ? { pricing: { billable: true, pricing_model: "PMP", type: "regular", category: "utility" } }
+        : {}),
     ...(s.errorCode !== undefined
       ? {
           errors: [

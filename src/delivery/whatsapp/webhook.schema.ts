@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AppError } from "../../http/errors.js";
+import type { Pricing } from "../delivery-record.js";
 import { vendorStatusSchema, type VendorStatus } from "./status.map.js";
 
 /**
@@ -33,6 +34,8 @@ export interface StatusUpdate {
   errorCode?: number;
   /** Business-scoped user id of the recipient (recipient_user_id; user_id in early payloads). */
   userId?: string;
+  /** What WhatsApp charges for the message; on sent and on one of delivered/read. */
+  pricing?: Pricing;
 }
 
 export interface InboundMessage {
@@ -111,7 +114,30 @@ const statusItemSchema = z.looseObject({
   user_id: z.string().max(160).optional(),
   biz_opaque_callback_data: z.string().optional(),
   errors: z.array(z.looseObject({ code: z.number().int() })).optional(),
+  // Parsed on its own below: an odd pricing object must not cost us the status.
+  pricing: z.unknown().optional(),
 });
+
+/** statuses[].pricing (Meta's status webhook reference): open vocabularies, lower-cased. */
+const pricingSchema = z.looseObject({
+  billable: z.boolean().optional(),
+  pricing_model: z.string().max(32).optional(),
+  category: z.string().max(64).optional(),
+  type: z.string().max(64).optional(),
+});
+
+function toPricing(value: unknown): Pricing | undefined {
+  const p = pricingSchema.safeParse(value);
+  if (!p.success) return undefined;
+  const { billable, pricing_model: model, category, type } = p.data;
+  const out: Pricing = {
+    ...(category !== undefined ? { category: category.toLowerCase() } : {}),
+    ...(model !== undefined ? { model: model.toUpperCase() } : {}),
+    ...(type !== undefined ? { type: type.toLowerCase() } : {}),
+    ...(billable !== undefined ? { billable } : {}),
+  };
+  return Object.keys(out).length > 0 ? out : undefined;
+}
 
 const messageItemSchema = z.looseObject({
   id: z.string().min(1),
@@ -257,6 +283,7 @@ function toStatusUpdate(item: unknown): StatusUpdate | undefined {
   const { id, timestamp, biz_opaque_callback_data: callbackData, errors } = parsed.data;
   const errorCode = errors?.[0]?.code;
   const userId = parsed.data.recipient_user_id ?? parsed.data.user_id;
+  const pricing = toPricing(parsed.data.pricing);
   return {
     wamid: id,
     status: status.data,
@@ -264,6 +291,7 @@ function toStatusUpdate(item: unknown): StatusUpdate | undefined {
     ...(callbackData !== undefined ? { callbackData } : {}),
     ...(errorCode !== undefined ? { errorCode } : {}),
     ...(userId !== undefined && userId !== "" ? { userId } : {}),
+    ...(pricing !== undefined ? { pricing } : {}),
   };
 }
 

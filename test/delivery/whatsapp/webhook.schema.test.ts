@@ -20,14 +20,15 @@ function invalid(fn: () => unknown): AppError {
 }
 
 describe("parseWebhook: statuses", () => {
+  const utilityPrice = { pricing: { category: "utility", model: "PMP", type: "regular", billable: true } };
   it.each([
-    ["status-sent.json", "sent", "2025-10-14T08:20:00.000Z"],
-    ["status-delivered.json", "delivered", "2025-10-14T08:20:04.000Z"],
-    ["status-read.json", "read", "2025-10-14T08:40:10.000Z"],
-  ] as const)("reads %s as a %s update with an ISO timestamp and our callback data", (file, status, timestamp) => {
+    ["status-sent.json", "sent", "2025-10-14T08:20:00.000Z", utilityPrice],
+    ["status-delivered.json", "delivered", "2025-10-14T08:20:04.000Z", {}],
+    ["status-read.json", "read", "2025-10-14T08:40:10.000Z", utilityPrice],
+  ] as const)("reads %s as a %s update with an ISO timestamp, our callback data and the price when Meta gives one", (file, status, timestamp, price) => {
     const parsed = parseWebhook(fixture(file), own);
     expect(parsed).toEqual({
-      statuses: [{ wamid, status, timestamp, callbackData: "dlv_src_rule_Appointment_a1_3f2a" }],
+      statuses: [{ wamid, status, timestamp, callbackData: "dlv_src_rule_Appointment_a1_3f2a", ...price }],
       inbound: [],
       templates: [],
       ignoredOtherNumber: 0,
