@@ -38,7 +38,7 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/hooks/whatsapp", whatsappWebhookRoute({ webhook: deps.webhook, verifyToken: deps.verifyToken, clock: deps.clock, bodyLimitBytes: deps.webhookBodyLimitBytes }));
   app.route("/", healthRoute({ probe: deps.probe, metrics: deps.metrics, refreshGauges: deps.refreshGauges }));
   app.use("/admin/*", adminAuth(deps.adminToken));
-  app.route("/admin", adminRoute(deps.admin));
+  app.route("/admin", adminRoute(deps.admin, deps.bodyLimitBytes));
   if (deps.sandbox !== undefined) mountApart(app, "/sandbox/fhir", deps.sandbox, deps.log);
   app.notFound(() => {
     throw new AppError("not-found", "no such route");

@@ -57,6 +57,21 @@ describe("the HTTP edge answers bad input with a 4xx OperationOutcome and keeps 
     expect((await app.request("/healthz")).status).toBe(200);
   });
 
+  it("answers POST /admin/preview with 413 over the body limit and 415 for a body that is not JSON", async () => {
+    const service = await startTestService({ config: { http: { port: 0, bodyLimitBytes: 16 * 1024 } } });
+    const { app } = service;
+    const huge = await app.request("/admin/preview", { method: "POST", headers: { "content-type": "application/fhir+json" }, body: `{"resourceType":"Appointment","comment":"${"x".repeat(20 * 1024)}"}` });
+    expect(huge.status).toBe(413);
+    expect((await outcomeOf(huge)).code).toBe("too-long");
+
+    const form = await app.request("/admin/preview", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "resourceType=Appointment" });
+    expect(form.status).toBe(415);
+    expect((await outcomeOf(form)).code).toBe("not-supported");
+
+    const ok = await app.request("/admin/preview", { method: "POST", headers: { "content-type": "application/fhir+json; charset=utf-8" }, body: '{"resourceType":"Appointment","status":"proposed","participant":[]}' });
+    expect(ok.status).toBe(200);
+  });
+
   it("answers 503 with Retry-After, not 2xx, when Redis cannot take the event", async () => {
     // A Redis of its own, so stopping it disturbs no other test.
     const redis = await startEmbeddedRedis(mkdtempSync(join(tmpdir(), "fn-redis-")));

@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import type { FhirResource } from "fhir/r4";
 import { z } from "zod";
 import type { AppEnv } from "../app-env.js";
@@ -32,15 +33,28 @@ async function readJson(c: { req: { text(): Promise<string> } }): Promise<unknow
   }
 }
 
+/** application/json, application/fhir+json or any other +json type, with or without parameters. */
+const jsonContentType = /^application\/([a-z0-9.+-]*\+)?json\s*(;|$)/i;
+
 /** Operator API: what was sent (dry-run outbox), why something was or was not sent, and DLQ replay. */
-export function adminRoute(deps: AdminDeps): Hono<AppEnv> {
+export function adminRoute(deps: AdminDeps, bodyLimitBytes: number): Hono<AppEnv> {
+  // Same limit as FHIR notifications: a preview body is one FHIR resource (or a small Bundle).
+  const limit = bodyLimit({
+    maxSize: bodyLimitBytes,
+    onError: () => {
+      throw new AppError("too-long", `request body is larger than ${bodyLimitBytes} bytes`);
+    },
+  });
   return new Hono<AppEnv>()
+    .use("/preview", limit)
+    .use("/dlq/replay", limit)
     .get("/outbox", (c) => {
       if (deps.outbox === undefined) throw new AppError("not-found", "the outbox exists only in dry-run mode (no WhatsApp credentials configured)");
       const entries = deps.outbox.list();
       return c.json({ count: entries.length, entries });
     })
     .post("/preview", async (c) => {
+      if (!jsonContentType.test(c.req.header("content-type") ?? "")) throw new AppError("not-supported", "content type must be application/json or application/fhir+json", "content-type");
       const parsed = resourceShape.safeParse(await readJson(c));
       if (!parsed.success) throw new AppError("invalid", "body must be a FHIR resource with a resourceType", "resourceType");
       return c.json(await deps.preview(parsed.data as unknown as FhirResource));
