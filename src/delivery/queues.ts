@@ -1,4 +1,6 @@
-import { Queue, type JobsOptions, type ConnectionOptions, type Job } from "bullmq";
+import { Queue, UnrecoverableError, type JobsOptions, type ConnectionOptions, type Job } from "bullmq";
+import type { Logger } from "pino";
+import { FhirError } from "../fhir/fhir.port.js";
 import { jobCatalog, queueNames, type JobData, type JobName, type QueueName } from "./jobs.js";
 
 export interface Queues {
@@ -68,6 +70,20 @@ export function createQueues(connection: ConnectionOptions, settings: QueueSetti
 }
 
 /** Parse a consumed job's data: catches jobs left over from an older release with another shape. */
+/**
+ * A FHIR answer no retry can change (401/403/400/422, a redirect, a refused URL) ends the job at
+ * once, as the audit worker does, instead of spending every attempt and its backoff on the same
+ * refusal: it goes to the dead-letter queue, to be replayed once the server or its grants are fixed.
+ * Anything else is rethrown unchanged.
+ */
+export function endOnPermanentFhirError(err: unknown, log: Logger): unknown {
+  if (!(err instanceof FhirError) || err.retryable) return err;
+  // The server's OperationOutcome may quote the resource; log only its issue codes and expressions.
+  const issues = err.outcome?.issue.map((i) => ({ code: i.code, expression: i.expression })) ?? [];
+  log.error({ status: err.status, issues }, "FHIR server refused the request; the job ends without retries");
+  return new UnrecoverableError(`FHIR server refused the request (status ${String(err.status ?? "none")}); not retried`);
+}
+
 export function consume<N extends JobName>(name: N, job: Job): JobData<N> {
   return jobCatalog[name].data.parse(job.data) as JobData<N>;
 }

@@ -9,7 +9,7 @@ import type { Metrics } from "../shared/metrics.js";
 import type { NotDoneReason } from "./delivery-record.js";
 import type { Ledger, LedgerRecord } from "./ledger.js";
 import type { Queues } from "./queues.js";
-import { consume } from "./queues.js";
+import { consume, endOnPermanentFhirError } from "./queues.js";
 import { hashPhone, type OptOutStore } from "./opt-out.js";
 import { nextAllowedTime } from "./quiet-hours.js";
 import { expiryDelayMs } from "./expiry.js";
@@ -106,7 +106,7 @@ export function sendMessage(deps: SendWorkerDeps) {
     try {
       return await read();
     } catch (err) {
-      if (!(err instanceof FhirError) || !err.retryable) throw err;
+      if (!(err instanceof FhirError) || !err.retryable) throw endOnPermanentFhirError(err, log);
       const waits = (record.fhirWaits ?? 0) + 1;
       if (waits > maxFhirWaits) throw err;
       await ledger.set(record.deliveryId, { fhirWaits: waits });

@@ -6,7 +6,7 @@ import type { Mapping } from "../mapping/mapping.js";
 import { previousProjection } from "../mapping/mapping.js";
 import { pendingScopes, type Scheduler, type ScheduleScope } from "../delivery/schedule.js";
 import type { Ledger } from "../delivery/ledger.js";
-import { consume } from "../delivery/queues.js";
+import { consume, endOnPermanentFhirError } from "../delivery/queues.js";
 import type { Clock } from "../shared/clock.js";
 import type { ResourceStateStore } from "./resource-state.js";
 import type { Metrics } from "../shared/metrics.js";
@@ -37,7 +37,11 @@ export function processEvent(deps: ProcessEventDeps) {
     const scope: ScheduleScope = { source: event.source, server: deps.serverOf(event.source) };
 
     const current =
-      event.interaction === "delete" ? undefined : await deps.fhir.read<FhirResource>(event.resourceType as FhirResource["resourceType"], event.id);
+      event.interaction === "delete"
+        ? undefined
+        : await deps.fhir.read<FhirResource>(event.resourceType as FhirResource["resourceType"], event.id).catch((err: unknown) => {
+            throw endOnPermanentFhirError(err, log);
+          });
 
     if (current === undefined || current.id === undefined) {
       // Deleted or gone: nothing may still go out about it.
