@@ -135,7 +135,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     let fhirClient: FhirClient | undefined;
     if (config.fhir === undefined) {
       fhirBaseUrl = `${url}/sandbox/fhir`;
-      sandbox = createSandboxFhir({ publicBaseUrl: fhirBaseUrl, log: log.child({ component: "sandbox" }) });
+      sandbox = createSandboxFhir({ publicBaseUrl: fhirBaseUrl, log });
       stops["sandbox"] = () => sandbox!.close();
     } else fhirBaseUrl = config.fhir.baseUrl;
     const mappingConfig = structuredClone(config.mapping);
@@ -150,7 +150,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     }
     const onCall = (info: { op: string; ms: number }) => metrics.outboundLatency.observe({ peer: "fhir", op: info.op }, info.ms / 1000);
     if (options.fhir === undefined) {
-      fhirClient = createFhirClient(config.fhir ?? { baseUrl: fhirBaseUrl, timeoutMs: 10_000, retries: 3, auth: { type: "none" } }, log.child({ component: "fhir" }), { onCall });
+      fhirClient = createFhirClient(config.fhir ?? { baseUrl: fhirBaseUrl, timeoutMs: 10_000, retries: 3, auth: { type: "none" } }, log, { onCall });
     }
     const fhir: FhirPort = options.fhir ?? fhirClient!;
 
@@ -190,7 +190,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     let outbox: ReturnType<typeof createDryRunOutbox> | undefined;
     let sender: WhatsAppSender;
     if (options.sender !== undefined) sender = options.sender;
-    else if (live !== undefined) sender = createCloudApiClient(live, log.child({ component: "whatsapp" }));
+    else if (live !== undefined) sender = createCloudApiClient(live, log); // binds component itself
     else {
       outbox = createDryRunOutbox({
         clock,
@@ -362,7 +362,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         });
         worker.on("failed", (job, err) => {
           // Error messages are ours (adapters keep PHI out of them); the stack shows where.
-          log.warn({ queue, jobId: job?.id, name: job?.name, attemptsMade: job?.attemptsMade, err }, "job attempt failed");
+          // `name` is redacted (it can be a person's name elsewhere), so the job's name is logged as jobName.
+          log.warn({ queue, jobId: job?.id, jobName: job?.name, attemptsMade: job?.attemptsMade, err }, "job attempt failed");
           void deadLetters.onFailed(queue, job, err).catch((e: unknown) => log.error({ err: e }, "dead-letter bookkeeping failed"));
         });
         worker.on("error", (err) => log.error({ err, queue }, "worker error"));

@@ -44,7 +44,7 @@ export function createDeadLetters(deps: { queues: Queues; ledger: Ledger; sender
         await deps.ledger.set(deliveryId, { deadLettered: true });
         await deps.queues.enqueue("write-communication", { deliveryId }, { jobId: auditJobId(deliveryId, `dead-${job.attemptsMade}`) });
       }
-      deps.log.error({ event: "dead-lettered", queue, jobId: job.id, name: job.name, deliveryId }, "job exhausted its attempts; moved to the dead-letter queue");
+      deps.log.error({ event: "dead-lettered", queue, jobId: job.id, jobName: job.name, deliveryId }, "job exhausted its attempts; moved to the dead-letter queue");
     },
 
     async list(limit = 100): Promise<DeadLetterEntry[]> {

@@ -85,7 +85,8 @@ export function createSandboxFhir(deps: SandboxFhirDeps): SandboxFhir {
   const delivery = createRestHookDelivery({
     repo,
     fetch: deps.fetch ?? globalThis.fetch,
-    log,
+    // The delivery binds its own component; a child of ours would repeat the key in every line.
+    log: deps.log,
     writeLock,
     retryDelayMs: deps.delivery?.retryDelayMs ?? exponentialBackoff,
     timeoutMs: deps.delivery?.timeoutMs ?? 10_000,

@@ -7,6 +7,7 @@ import { fhirClientConfigSchema } from "../../../src/fhir/fhir.config.js";
 import { freePort } from "../../../src/redis/embedded-redis.js";
 import { createLogger } from "../../../src/shared/logger.js";
 import { bookedAppointment, fhirJson } from "../../support/sandbox-booking.js";
+import { repeatedKeys } from "../../support/log-capture.js";
 import { startTestService } from "../../support/start-test-service.js";
 import { waitFor } from "../../support/wait-for.js";
 
@@ -68,5 +69,54 @@ describe("a send while the FHIR server cannot be read", () => {
     expect(service.outbox?.list()).toHaveLength(1);
     expect((await delivery.getJob(deliveryId))?.attemptsMade).toBe(1);
     expect((await ledger.get(deliveryId))?.state).not.toBe("not-done");
+  });
+});
+
+const forbidden = JSON.stringify({ resourceType: "OperationOutcome", issue: [{ severity: "error", code: "forbidden", diagnostics: "scope does not permit Patient.read" }] });
+
+describe("a FHIR server that refuses a read for good (4xx)", () => {
+  it("ends the intake and the send job at the first attempt, into the dead-letter queue, instead of retrying", async () => {
+    // The service's HTTP FHIR client in front of the sandbox, with a gateway that answers 403 to
+    // reads of the types in `refused` (a missing grant: no retry can change it).
+    const port = await freePort();
+    const refused = new Set<string>();
+    const gateway: typeof fetch = (input, init) => {
+      const url = new URL(input instanceof Request ? input.url : String(input));
+      const type = /\/sandbox\/fhir\/([A-Za-z]+)/.exec(url.pathname)?.[1];
+      if ((init?.method ?? "GET") === "GET" && type !== undefined && refused.has(type)) {
+        return Promise.resolve(new Response(forbidden, { status: 403, headers: { "content-type": "application/fhir+json" } }));
+      }
+      return globalThis.fetch(input, init);
+    };
+    const fhir = createFhirClient(fhirClientConfigSchema.parse({ baseUrl: `http://127.0.0.1:${port}/sandbox/fhir`, retries: 0 }), createLogger("silent"), { fetch: gateway, sleep: () => Promise.resolve() });
+    const service = await startTestService({ config: { http: { port } }, fhir });
+    const { intake, delivery } = service.queues.byName;
+    const deadLetters = service.queues.byName["dead-letter"];
+
+    // Intake: the notified Appointment cannot be read.
+    refused.add("Appointment");
+    await fhirJson(`${service.fhirBaseUrl}/Appointment`, { method: "POST", body: JSON.stringify(bookedAppointment(service.sandboxSeed!, { startsInHours: 20 })) });
+    const failedIntake = await waitFor("the intake job failed", async () => (await intake.getJobs(["failed"]))[0]);
+    expect(failedIntake.attemptsMade).toBe(1);
+    expect(failedIntake.opts.attempts).toBeGreaterThan(1);
+    await waitFor("the intake job dead-lettered", async () => (await deadLetters.getJobs(["waiting"])).find((j) => (j.data as { queue: string }).queue === "intake"));
+
+    // Send: decided while the server answered; then the Patient read is refused.
+    refused.clear();
+    await delivery.pause();
+    await fhirJson(`${service.fhirBaseUrl}/Appointment`, { method: "POST", body: JSON.stringify(bookedAppointment(service.sandboxSeed!, { startsInHours: 21 })) });
+    await waitFor("the send job", async () => (await delivery.getJobs(["waiting"]))[0]);
+    refused.add("Patient");
+    await delivery.resume();
+    const failedSend = await waitFor("the send job failed", async () => (await delivery.getJobs(["failed"]))[0]);
+    expect(failedSend.attemptsMade).toBe(1);
+    expect(failedSend.opts.attempts).toBeGreaterThan(1);
+    await waitFor("the send job dead-lettered", async () => (await deadLetters.getJobs(["waiting"])).find((j) => (j.data as { queue: string }).queue === "delivery"));
+    expect(service.outbox?.list()).toEqual([]);
+
+    // The log names the job (not hidden by the `name` redaction) and never repeats a key in a line.
+    const failedLines = service.logs.lines.map((l) => JSON.parse(l) as { msg: string; jobName?: string }).filter((l) => l.msg === "job attempt failed");
+    expect(failedLines.map((l) => l.jobName).sort()).toEqual(["process-event", "send-message"]);
+    expect(service.logs.lines.flatMap((l) => repeatedKeys(l).map((k) => `${k} in ${l.slice(0, 200)}`))).toEqual([]);
   });
 });
