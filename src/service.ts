@@ -174,7 +174,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       onError: (queue, err) => log.warn({ queue, err: { message: err.message } }, "queue connection error"),
     });
     stops["queues"] = () => queues.close();
-    const ledger = createLedger(redis, prefix);
+    const ledger = createLedger(redis, prefix, config.delivery.ledgerRetentionDays * 86_400);
     const optOuts = createOptOutStore(redis, prefix);
     const senderState = createSenderState(redis, prefix, queues.byName.delivery, log, metrics);
     const templateHolds = createTemplateHolds(redis, prefix);

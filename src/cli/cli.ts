@@ -81,7 +81,7 @@ async function withQueues<T>(config: Config, work: (deps: ReturnType<typeof crea
   const log = createLogger("silent");
   const queues = createQueues(redis, { prefix: config.redis.prefix, keepCompletedSeconds: config.delivery.keepCompletedJobsHours * 3600 });
   try {
-    const ledger = createLedger(redis, config.redis.prefix);
+    const ledger = createLedger(redis, config.redis.prefix, config.delivery.ledgerRetentionDays * 86_400);
     const senderState = createSenderState(redis, config.redis.prefix, queues.byName.delivery, log, createMetrics({ defaultMetrics: false }));
     return await work(createDeadLetters({ queues, ledger, senderState, log }));
   } finally {

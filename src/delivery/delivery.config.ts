@@ -72,6 +72,13 @@ export const deliveryConfigSchema = z.strictObject({
    * than a duplicate FHIR notification can plausibly arrive (servers retry for hours).
    */
   keepCompletedJobsHours: z.number().int().positive().default(72),
+  /**
+   * How long a delivery's ledger record (state, wamid index, status history) is kept after its last
+   * milestone (decided, or the scheduled send, then WhatsApp's acceptance). It must outlast the
+   * template TTL (30 days when none is set) plus expiryBufferMinutes, so the expiry check and late
+   * statuses still find it; the audit trail itself is the Communications on the FHIR server.
+   */
+  ledgerRetentionDays: z.number().int().min(1).max(3650).default(35),
 });
 
 export type DeliveryConfig = z.output<typeof deliveryConfigSchema>;

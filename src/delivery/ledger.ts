@@ -70,11 +70,14 @@ export interface Ledger {
   recent(limit: number): Promise<string[]>;
 }
 
+// KEYS: events, event keys, record hash. The events live as long as the record (a reminder's
+// record is kept until its send plus the retention), and at least the retention.
 const appendScript = `
 if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+  local ttl = math.max(tonumber(ARGV[3]), redis.call('TTL', KEYS[3]))
   redis.call('RPUSH', KEYS[1], ARGV[2])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ttl)
+  redis.call('EXPIRE', KEYS[2], ttl)
   return 1
 end
 return 0`;
@@ -100,6 +103,7 @@ if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
 end
 redis.call('HSET', KEYS[3], 'wamid', ARGV[4])
 redis.call('HDEL', KEYS[3], 'inFlightSince')
+redis.call('EXPIRE', KEYS[3], ARGV[3])
 redis.call('SET', KEYS[4], ARGV[5], 'EX', ARGV[3])
 redis.call('SREM', KEYS[5], ARGV[5])
 redis.call('ZADD', KEYS[7], ARGV[6], ARGV[5])
@@ -145,7 +149,11 @@ const settles = new Set<StatusEvent["state"]>(["delivered", "read", "failed"]);
 
 const eventKeyOf = (event: StatusEvent) => `${event.state}|${event.at}|${event.code ?? ""}`;
 
-export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90 * 24 * 3600): Ledger {
+/**
+ * `retentionSeconds` (delivery.ledgerRetentionDays) counts from the record's last milestone: from
+ * its creation plus the wait until a scheduled send, and again from WhatsApp's acceptance.
+ */
+export function createLedger(redis: Redis, prefix: string, retentionSeconds = 35 * 24 * 3600): Ledger {
   const key = (id: string) => `${prefix}:dlv:${id}`;
   const eventsKey = (id: string) => `${prefix}:dlv:${id}:ev`;
   const eventKeysKey = (id: string) => `${prefix}:dlv:${id}:evk`;
@@ -168,7 +176,7 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       const created = await runCreate(
         redis,
         [key(fields.deliveryId), pendingKeyOf(fields), indexKey],
-        [fields.deliveryId, retentionSeconds, Date.parse(fields.createdAt), ...encoded],
+        [fields.deliveryId, retentionSeconds + waitSeconds(fields), Date.parse(fields.createdAt), ...encoded],
       );
       return created === 1;
     },
@@ -187,7 +195,7 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       await redis.hdel(key(deliveryId), field);
     },
     async append(deliveryId, event) {
-      const added = await runAppend(redis, [eventsKey(deliveryId), eventKeysKey(deliveryId)], [eventKeyOf(event), JSON.stringify(event), retentionSeconds]);
+      const added = await runAppend(redis, [eventsKey(deliveryId), eventKeysKey(deliveryId), key(deliveryId)], [eventKeyOf(event), JSON.stringify(event), retentionSeconds]);
       return added === 1;
     },
     async recordAccepted(record, wamid, event, expiresAtMs) {
@@ -237,6 +245,13 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 90
       return redis.zrevrange(indexKey, 0, limit - 1);
     },
   };
+}
+
+/** How long a new record waits for its scheduled send (a reminder days ahead), in seconds. */
+function waitSeconds(fields: Pick<DeliveryFields, "createdAt" | "scheduledFor">): number {
+  if (fields.scheduledFor === undefined) return 0;
+  const ms = Date.parse(fields.scheduledFor) - Date.parse(fields.createdAt);
+  return Number.isFinite(ms) && ms > 0 ? Math.ceil(ms / 1000) : 0;
 }
 
 /** A Lua HGETALL reply (field, value, field, value, ...) as an object. */

@@ -28,7 +28,9 @@ export function jobOptions<N extends JobName>(name: N, settings: QueueSettings, 
   return {
     attempts: entry.attempts,
     backoff: entry.backoffMs > 0 ? { type: "exponential", delay: entry.backoffMs, jitter: 0.5 } : undefined,
-    removeOnComplete: { age: settings.keepCompletedSeconds, count: 100_000 },
+    // By age only: a count cap would end deduplication early at high volume (100,000 a day
+    // against a cap of 100,000 is one day, not keepCompletedJobsHours).
+    removeOnComplete: { age: settings.keepCompletedSeconds },
     // Failed jobs are kept for the dead-letter replay; they are small (ids only).
     removeOnFail: { age: 30 * 24 * 3600 },
     ...options,
