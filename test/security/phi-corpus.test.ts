@@ -277,19 +277,25 @@ describe("PHI never leaves through messages, logs, metrics, error bodies, admin 
 });
 
 /** The project's own templates (mappings/templates), as Meta holds them once approved. */
+/** A shipped URL button gives a path under the site's portal (mapping.portal.url); Meta holds the whole URL. */
+function urlOf(b: { type: "QUICK_REPLY" | "URL"; url?: string; path?: string }): { type: "QUICK_REPLY" | "URL"; url?: string } {
+  const url = b.url ?? (b.path !== undefined ? `https://portal.example.org${b.path}` : undefined);
+  return { type: b.type, ...(url !== undefined ? { url } : {}) };
+}
+
 function approvedProjectTemplates(): ApprovedTemplate[] {
   const dir = new URL("../../mappings/templates/", import.meta.url);
   return readdirSync(dir)
     .filter((f) => f.endsWith(".yaml"))
     .flatMap((f) => {
-      const t = parse(readFileSync(new URL(f, dir), "utf8")) as { name: string; languages: Record<string, { body: string; footer?: string; buttons?: { type: "QUICK_REPLY" | "URL"; url?: string }[] }> };
+      const t = parse(readFileSync(new URL(f, dir), "utf8")) as { name: string; languages: Record<string, { body: string; footer?: string; buttons?: { type: "QUICK_REPLY" | "URL"; url?: string; path?: string }[] }> };
       return Object.entries(t.languages).map(([language, l]): ApprovedTemplate => ({
         name: t.name,
         language,
         components: [
           { type: "BODY", text: l.body },
           ...(l.footer !== undefined ? [{ type: "FOOTER" as const, text: l.footer }] : []),
-          ...(l.buttons !== undefined ? [{ type: "BUTTONS" as const, buttons: l.buttons.map((b) => ({ type: b.type, ...(b.url !== undefined ? { url: b.url } : {}) })) }] : []),
+          ...(l.buttons !== undefined ? [{ type: "BUTTONS" as const, buttons: l.buttons.map((b) => urlOf(b)) }] : []),
         ],
       }));
     });
