@@ -209,11 +209,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
 
     const queueHealth = createQueueHealth({ queues, metrics, clock, cacheMs: config.ops.queueStatsCacheMs });
     const subscriptionHealth = createSubscriptionHealth({
-      list: () => listSubscriptions(fhir),
+      list: (options) => listSubscriptions(fhir, options),
       sources,
       metrics,
       log,
       refreshMs: config.ops.subscriptionCheckSeconds * 1000,
+      activationGraceMs: config.ops.subscriptionActivationSeconds * 1000,
+      now: () => clock.now(),
     });
     const probe = {
       redis: async () => (await redis.ping()) === "PONG",

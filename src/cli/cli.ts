@@ -8,10 +8,10 @@ import { systemClock } from "../shared/clock.js";
 import { MappingError } from "../mapping/load-rules.js";
 import { loadSiteMapping } from "../mapping/mapping.js";
 import { previewResource } from "../mapping/preview.js";
-import { createFhirClient } from "../fhir/fhir.client.js";
+import { createFhirClient, type FhirClient } from "../fhir/fhir.client.js";
 import type { FhirPort } from "../fhir/fhir.port.js";
 import { FhirError } from "../fhir/fhir.port.js";
-import { desiredSubscriptions, listSubscriptions, syncSubscriptions } from "../intake/subscriptions.js";
+import { desiredSubscriptions, initialStatusFor, listSubscriptions, syncSubscriptions, verifySubscriptions } from "../intake/subscriptions.js";
 import type { SourceConfig } from "../intake/source.config.js";
 import { createQueues } from "../delivery/queues.js";
 import { createLedger } from "../delivery/ledger.js";
@@ -43,7 +43,7 @@ function out(value: unknown): void {
   process.stdout.write(`${typeof value === "string" ? value : JSON.stringify(value, null, 2)}\n`);
 }
 
-function fhirFor(config: Config): FhirPort {
+function fhirFor(config: Config): FhirClient {
   if (config.fhir === undefined) throw new CliError("FHIR_BASE_URL is not set (the embedded sandbox only exists inside a running service)");
   return createFhirClient(config.fhir, createLogger("silent"));
 }
@@ -106,15 +106,34 @@ async function run(argv: readonly string[]): Promise<void> {
       const fhir = fhirFor(config);
       const base = config.http.publicUrl;
       if (base === undefined) throw new CliError("PUBLIC_URL is not set: the FHIR server needs the URL to notify");
+      // Medplum delivers only `active` Subscriptions and never activates `requested` ones.
+      const software = await fhir.serverSoftware();
+      const problems: string[] = [];
       for (const [name, source] of Object.entries(config.sources)) {
-        const result = await syncSubscriptions(fhir, desiredSubscriptions(name, source, `${base}/hooks/fhir/${name}`, secretHeaderOf(source)));
+        const desired = desiredSubscriptions(name, source, `${base}/hooks/fhir/${name}`, secretHeaderOf(source), initialStatusFor(source, software));
+        const result = await syncSubscriptions(fhir, desired);
         const reactivated = result.reactivated > 0 ? ` (${result.reactivated} re-activated from error/off)` : "";
-        out(`${name}: created ${result.created}, updated ${result.updated}${reactivated}, unchanged ${result.unchanged}`);
+        // Read back: a Subscription that is not active delivers nothing, whatever we asked for.
+        const found = await verifySubscriptions(fhir, desired);
+        const counts = new Map<string, number>();
+        for (const f of found) counts.set(f.status, (counts.get(f.status) ?? 0) + 1);
+        const byStatus = [...counts].map(([status, n]) => `${n} ${status}`);
+        out(`${name}: created ${result.created}, updated ${result.updated}${reactivated}, unchanged ${result.unchanged}${found.length > 0 ? `; on the server: ${byStatus.join(", ")}` : ""}`);
+        for (const f of found.filter((f) => f.status !== "active")) {
+          const what = f.id !== undefined ? `Subscription/${f.id}` : `the Subscription for ${f.key}`;
+          problems.push(
+            f.status === "requested"
+              ? `${name}: ${what} is still requested: the FHIR server has not activated it and will deliver nothing (a Medplum server needs sources.${name}.subscription.initialStatus: active)`
+              : `${name}: ${what} is ${f.status} on the FHIR server`,
+          );
+        }
       }
+      if (problems.length > 0) throw new CliError(problems.join("; "));
       return;
     }
     case "subscriptions list":
-      return out(await listSubscriptions(fhirFor(config)));
+      // Each entry says whether the server delivers through it (`problem`: not-activated, error, off).
+      return out(await listSubscriptions(fhirFor(config), { now: systemClock.now(), activationGraceMs: config.ops.subscriptionActivationSeconds * 1000 }));
     case "dlq list":
       return out(await withQueues(config, (dlq) => dlq.list()));
     case "dlq replay":

@@ -36,6 +36,8 @@ export interface FhirClientDeps {
 export type FhirClient = FhirPort & {
   /** GET [base]/metadata once, no retries: for readiness probes. Never throws. */
   checkReachable(): Promise<boolean>;
+  /** `CapabilityStatement.software.name` (e.g. "medplum", "HAPI FHIR Server"); undefined when unreadable. Never throws. */
+  serverSoftware(): Promise<string | undefined>;
 };
 
 const fhirJson = "application/fhir+json";
@@ -207,6 +209,18 @@ export function createFhirClient(cfg: FhirClientConfig, log: Logger, deps: FhirC
     return readBack;
   }
 
+
+  /** GET [base]/metadata once, no retries (probes and sync call it); undefined when it is not a CapabilityStatement. */
+  async function capabilityStatement(): Promise<Record<string, unknown> | undefined> {
+    try {
+      const res = await run({ op: "metadata", method: "GET", url: new URL(`${cfg.baseUrl}/metadata`), idempotent: true, retries: 0 });
+      const parsed = res.status === 200 ? resourceSchema.safeParse(parseJson(res.text)).data : undefined;
+      return parsed?.resourceType === "CapabilityStatement" ? parsed : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   return {
     baseUrl: cfg.baseUrl,
 
@@ -280,12 +294,12 @@ export function createFhirClient(cfg: FhirClientConfig, log: Logger, deps: FhirC
     },
 
     async checkReachable() {
-      try {
-        const res = await run({ op: "metadata", method: "GET", url: new URL(`${cfg.baseUrl}/metadata`), idempotent: true, retries: 0 });
-        return res.status === 200 && resourceSchema.safeParse(parseJson(res.text)).data?.resourceType === "CapabilityStatement";
-      } catch {
-        return false;
-      }
+      return (await capabilityStatement()) !== undefined;
+    },
+
+    async serverSoftware() {
+      const software = (await capabilityStatement())?.software;
+      return z.object({ name: z.string() }).safeParse(software).data?.name;
     },
   };
 }

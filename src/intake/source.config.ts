@@ -28,6 +28,13 @@ const subscriptionSchema = z
     payload: z.enum(["full-resource", "id-only", "empty"]).default("id-only"),
     topicUrl: z.url().optional(),
     heartbeatSeconds: z.number().int().positive().optional(),
+    /**
+     * The status `subscriptions sync` creates Subscriptions in. R4 says a client asks with
+     * `requested` and the server activates (HAPI does); Medplum delivers only `active` ones and never
+     * activates, so they must be created `active`. Unset: `active` when the server's
+     * CapabilityStatement names Medplum (or the source checks Medplum's HMAC signature), else `requested`.
+     */
+    initialStatus: z.enum(["active", "requested"]).optional(),
   })
   .strict()
   .superRefine((s, ctx) => {

@@ -29,8 +29,27 @@ const watchedStatuses: Record<TriggerType, string> = {
   Task: "ready,in-progress,on-hold,completed,cancelled,failed,entered-in-error",
 };
 
+export type InitialStatus = "active" | "requested";
+
+/**
+ * The status to create this source's Subscriptions in: the configured one, else what the server
+ * needs. Medplum (its CapabilityStatement says `software.name: medplum`; X-Signature HMAC is
+ * Medplum's too) delivers only `active` Subscriptions and never activates `requested` ones;
+ * servers that follow R4 (HAPI, Smile CDR) take `requested` and activate it themselves.
+ */
+export function initialStatusFor(cfg: SourceConfig, serverSoftware: string | undefined): InitialStatus {
+  if (cfg.subscription.initialStatus !== undefined) return cfg.subscription.initialStatus;
+  return cfg.auth.type === "hmac" || /medplum/i.test(serverSoftware ?? "") ? "active" : "requested";
+}
+
 /** The Subscriptions this source should have on its server; empty when subscriptions are not managed. */
-export function desiredSubscriptions(source: string, cfg: SourceConfig, endpoint: string, secretHeader: string | undefined): Subscription[] {
+export function desiredSubscriptions(
+  source: string,
+  cfg: SourceConfig,
+  endpoint: string,
+  secretHeader: string | undefined,
+  status: InitialStatus = initialStatusFor(cfg, undefined),
+): Subscription[] {
   // Medplum keeps only the first two ":"-separated pieces of a header string (reference §2.4).
   if (secretHeader !== undefined && !/^[A-Za-z0-9-]+: ?[^:]+$/.test(secretHeader)) {
     throw new Error(`source ${source}: the channel header must be "Name: value" with no ":" in the value`);
@@ -49,7 +68,7 @@ export function desiredSubscriptions(source: string, cfg: SourceConfig, endpoint
           {
             resourceType: "Subscription",
             meta,
-            status: "requested",
+            status,
             reason,
             criteria: filter,
             channel: {
@@ -70,7 +89,7 @@ export function desiredSubscriptions(source: string, cfg: SourceConfig, endpoint
           {
             resourceType: "Subscription",
             meta: { ...meta, profile: [`${backport}backport-subscription`] },
-            status: "requested",
+            status,
             reason,
             criteria: sub.topicUrl ?? "",
             _criteria: { extension: [{ url: `${backport}backport-filter-criteria`, valueString: filter }] },
@@ -91,15 +110,16 @@ export function desiredSubscriptions(source: string, cfg: SourceConfig, endpoint
 
 /**
  * Idempotent: ours are found by tag, created when missing, updated only when a field we manage
- * differs, and put back to `requested` when the server switched them to `error`/`off` (re-activation
- * is the client's job, reference §5.6).
+ * differs, and put back to the desired status when the server switched them to `error`/`off`
+ * (re-activation is the client's job, reference §5.6), or when one sits in `requested` but the
+ * desired status is `active` (a server that never activates, such as Medplum).
  */
 export async function syncSubscriptions(
   fhir: FhirPort,
   desired: readonly Subscription[],
 ): Promise<{ created: number; updated: number; unchanged: number; reactivated: number }> {
   const existing = await findOurs(fhir);
-  /** `reactivated` counts the updates that put an `error`/`off` Subscription back to `requested`. */
+  /** `reactivated` counts the updates that put an inactive Subscription back to the desired status. */
   const counts = { created: 0, updated: 0, unchanged: 0, reactivated: 0 };
   for (const want of desired) {
     const key = keyOf(want);
@@ -110,7 +130,7 @@ export async function syncSubscriptions(
       counts.created += 1;
       continue;
     }
-    const inactive = have.status === "error" || have.status === "off";
+    const inactive = have.status === "error" || have.status === "off" || (have.status === "requested" && want.status === "active");
     if (!inactive && canonical(managedFields(have)) === canonical(managedFields(want))) {
       counts.unchanged += 1;
       continue;
@@ -123,14 +143,84 @@ export async function syncSubscriptions(
   return counts;
 }
 
-export async function listSubscriptions(fhir: FhirPort): Promise<Array<{ id: string; criteria: string; status: string; error?: string; endpoint?: string }>> {
-  return (await findOurs(fhir)).map((s) => ({
-    id: s.id ?? "",
-    criteria: s.criteria,
-    status: s.status,
-    ...(s.error !== undefined ? { error: s.error } : {}),
-    ...(s.channel.endpoint !== undefined ? { endpoint: s.channel.endpoint } : {}),
-  }));
+export interface ListedSubscription {
+  id: string;
+  /** The configured source, from our key tag. */
+  source: string | undefined;
+  criteria: string;
+  status: Subscription["status"];
+  lastUpdated?: string;
+  error?: string;
+  endpoint?: string;
+  /** Why the server is not delivering to it; absent when it is (or may still activate). */
+  problem?: SubscriptionProblem;
+}
+
+/**
+ * `not-activated`: still `requested` longer than the server needs to activate it, so it never
+ * delivers (Medplum never activates; a HAPI that rejected the endpoint leaves it too).
+ * `error`/`off`: the server gave up delivering (reference §2.1, §4.4).
+ */
+export type SubscriptionProblem = "not-activated" | "error" | "off";
+
+export interface HealthOptions {
+  now: Date;
+  /** A Subscription still `requested` this long after its last update counts as not activated. */
+  activationGraceMs: number;
+}
+
+export function subscriptionProblem(s: Pick<Subscription, "status" | "meta">, options: HealthOptions): SubscriptionProblem | undefined {
+  switch (s.status) {
+    case "active":
+      return undefined;
+    case "error":
+    case "off":
+      return s.status;
+    case "requested": {
+      const since = Date.parse(s.meta?.lastUpdated ?? "");
+      // Without a lastUpdated there is no telling how long it has waited: report it now.
+      return Number.isNaN(since) || options.now.getTime() - since >= options.activationGraceMs ? "not-activated" : undefined;
+    }
+  }
+}
+
+export async function listSubscriptions(fhir: FhirPort, options: HealthOptions): Promise<ListedSubscription[]> {
+  return (await findOurs(fhir)).map((s) => {
+    const problem = subscriptionProblem(s, options);
+    return {
+      id: s.id ?? "",
+      source: sourceOf(s),
+      criteria: s.criteria,
+      status: s.status,
+      ...(s.meta?.lastUpdated !== undefined ? { lastUpdated: s.meta.lastUpdated } : {}),
+      ...(s.error !== undefined ? { error: s.error } : {}),
+      ...(s.channel.endpoint !== undefined ? { endpoint: s.channel.endpoint } : {}),
+      ...(problem !== undefined ? { problem } : {}),
+    };
+  });
+}
+
+/**
+ * Read ours back after a sync: the status each desired Subscription has on the server now. A server
+ * that activates may take a moment, so `requested` is re-read a few times before it is reported.
+ */
+export async function verifySubscriptions(
+  fhir: FhirPort,
+  desired: readonly Subscription[],
+  options: { attempts?: number; delayMs?: number } = {},
+): Promise<Array<{ key: string; id: string | undefined; status: Subscription["status"] | "missing" }>> {
+  const attempts = options.attempts ?? 4;
+  for (let attempt = 1; ; attempt++) {
+    const ours = await findOurs(fhir);
+    const found = desired.map((want) => {
+      const key = keyOf(want) ?? "";
+      const have = ours.find((s) => keyOf(s) === key);
+      return { key, id: have?.id, status: have?.status ?? ("missing" as const) };
+    });
+    const waiting = found.some((f, i) => f.status === "requested" && desired[i]?.status === "requested");
+    if (!waiting || attempt >= attempts) return found;
+    await new Promise((r) => setTimeout(r, (options.delayMs ?? 500) * attempt));
+  }
 }
 
 function subscriptionKey(source: string, type: string): string {
@@ -160,6 +250,11 @@ function keyOf(s: Subscription): string | undefined {
   return s.meta?.tag?.find((t) => t.system === keySystem)?.code;
 }
 
+function sourceOf(s: Subscription): string | undefined {
+  const key = keyOf(s);
+  return key?.slice(0, key.lastIndexOf("."));
+}
+
 function managedFields(s: Subscription): unknown {
   const c = s.channel;
   return {
@@ -185,25 +280,31 @@ export interface UnhealthySubscription {
   id: string;
   /** The configured source this Subscription belongs to, from its key tag. */
   source: string | undefined;
-  status: "error" | "off";
+  status: Subscription["status"];
+  problem: SubscriptionProblem;
 }
 
 /**
- * Ours that the server has stopped delivering to (`error` or `off`, reference §2.1, §5.6). Each is
- * logged as `{event: "subscription-unhealthy"}` for alerting; the server never re-activates them,
- * `fhir-notify subscriptions sync` does. The server's `error` text is not logged: it is free text.
+ * Ours that the server is not delivering through: `error`/`off`, or `requested` for longer than
+ * the activation grace. Each is logged as `{event: "subscription-unhealthy"}` for alerting; the
+ * server never re-activates them, `fhir-notify subscriptions sync` does. The server's `error` text
+ * is not logged: it is free text.
  */
-export async function checkSubscriptions(fhir: FhirPort, log: Pick<Logger, "warn">): Promise<UnhealthySubscription[]> {
+export function unhealthySubscriptions(listed: readonly ListedSubscription[], log: Pick<Logger, "warn">): UnhealthySubscription[] {
   const unhealthy: UnhealthySubscription[] = [];
-  for (const s of await findOurs(fhir)) {
-    if (s.id === undefined || (s.status !== "error" && s.status !== "off")) continue;
-    const key = keyOf(s);
-    const source = key?.slice(0, key.lastIndexOf("."));
-    unhealthy.push({ id: s.id, source, status: s.status });
+  for (const s of listed) {
+    if (s.problem === undefined || s.id === "") continue;
+    unhealthy.push({ id: s.id, source: s.source, status: s.status, problem: s.problem });
     log.warn(
-      { event: "subscription-unhealthy", subscription: `Subscription/${s.id}`, source, status: s.status },
-      "a Subscription is not active on the FHIR server; run `fhir-notify subscriptions sync` to re-activate it",
+      { event: "subscription-unhealthy", subscription: `Subscription/${s.id}`, source: s.source, status: s.status, problem: s.problem },
+      s.problem === "not-activated"
+        ? "a Subscription is still requested: the FHIR server has not activated it and delivers nothing (run `fhir-notify subscriptions sync`; Medplum needs subscription.initialStatus: active)"
+        : "a Subscription is not active on the FHIR server; run `fhir-notify subscriptions sync` to re-activate it",
     );
   }
   return unhealthy;
+}
+
+export async function checkSubscriptions(fhir: FhirPort, log: Pick<Logger, "warn">, options: HealthOptions): Promise<UnhealthySubscription[]> {
+  return unhealthySubscriptions(await listSubscriptions(fhir, options), log);
 }

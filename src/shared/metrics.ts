@@ -108,6 +108,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ["source", "status"] as const,
       registers,
     }),
+    subscriptionsUnhealthy: new Gauge({
+      name: "fhir_notify_subscriptions_unhealthy",
+      help: "Our Subscriptions the FHIR server is not delivering through: error, off, or still requested after ops.subscriptionActivationSeconds",
+      labelNames: ["source"] as const,
+      registers,
+    }),
     heartbeatsMissed: new Counter({
       name: "fhir_notify_subscription_heartbeats_missed_total",
       help: "Checks that found a topic subscription silent for more than 1.5 heartbeat periods (each queues a catch-up search)",

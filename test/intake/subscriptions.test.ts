@@ -1,6 +1,6 @@
 import type { Subscription } from "fhir/r4";
 import { describe, expect, it } from "vitest";
-import { desiredSubscriptions, listSubscriptions, syncSubscriptions } from "../../src/intake/subscriptions.js";
+import { desiredSubscriptions, initialStatusFor, listSubscriptions, subscriptionProblem, syncSubscriptions } from "../../src/intake/subscriptions.js";
 import { sourceConfigSchema } from "../../src/intake/source.config.js";
 import { FakeFhir } from "../fakes/fhir.fake.js";
 
@@ -123,7 +123,7 @@ describe("sync", () => {
     const fhir = new FakeFhir([foreign]);
     await syncSubscriptions(fhir, desiredSubscriptions("hapi-main", classic, endpoint, secretHeader));
     expect(await fhir.read<Subscription>("Subscription", "theirs")).toMatchObject({ reason: "billing", meta: { versionId: "1" } });
-    expect((await listSubscriptions(fhir)).map((s) => s.criteria.split("?")[0])).toEqual(["Appointment", "MedicationDispense"]);
+    expect((await listSubscriptions(fhir, { now: new Date(), activationGraceMs: 120_000 })).map((s) => s.criteria.split("?")[0])).toEqual(["Appointment", "MedicationDispense"]);
   });
 
   it("lists ours with status, error and endpoint for the operator", async () => {
@@ -131,8 +131,54 @@ describe("sync", () => {
     await syncSubscriptions(fhir, desiredSubscriptions("hapi-main", { ...classic, resourceTypes: ["Appointment"] }, endpoint, secretHeader));
     const [sub] = fhir.all("Subscription") as Subscription[];
     fhir.put({ ...sub!, status: "off", error: "disabled after repeated failures" });
-    expect(await listSubscriptions(fhir)).toEqual([
-      { id: sub!.id, criteria: sub!.criteria, status: "off", error: "disabled after repeated failures", endpoint },
-    ]);
+    const [listed] = await listSubscriptions(fhir, { now: new Date(), activationGraceMs: 120_000 });
+    expect(listed).toEqual({ id: sub!.id, source: "hapi-main", criteria: sub!.criteria, status: "off", lastUpdated: expect.any(String), error: "disabled after repeated failures", endpoint, problem: "off" });
+  });
+});
+
+describe("the status Subscriptions are created in", () => {
+  const medplum = sourceConfigSchema.parse({ auth: { type: "bearer", token: "7f3c0d9e2b41a6c8d5e7f90a1b2c3d4e" }, subscription: { style: "r4-rest-hook", payload: "full-resource" } });
+
+  it("is active for a Medplum server, which delivers only active ones and never activates", () => {
+    expect(initialStatusFor(medplum, "medplum")).toBe("active");
+    expect(desiredSubscriptions("medplum-prod", medplum, endpoint, secretHeader, initialStatusFor(medplum, "medplum"))[0]?.status).toBe("active");
+    // Medplum's X-Signature HMAC gives the server away even without its CapabilityStatement.
+    const hmac = sourceConfigSchema.parse({ auth: { type: "hmac", secret: "q8Zr3vT0pL6wY2nB5kD9sH1x" }, subscription: { style: "r4-rest-hook", payload: "full-resource" } });
+    expect(initialStatusFor(hmac, undefined)).toBe("active");
+  });
+
+  it("is requested for servers that activate it themselves (HAPI), or when the server cannot be told", () => {
+    expect(initialStatusFor(classic, "HAPI FHIR Server")).toBe("requested");
+    expect(initialStatusFor(classic, undefined)).toBe("requested");
+  });
+
+  it("is what the source configures, whatever the server says it is", () => {
+    const forced = sourceConfigSchema.parse({ ...medplum, subscription: { ...medplum.subscription, initialStatus: "requested" } });
+    expect(initialStatusFor(forced, "medplum")).toBe("requested");
+    expect(initialStatusFor(sourceConfigSchema.parse({ ...medplum, subscription: { ...medplum.subscription, initialStatus: "active" } }), "HAPI FHIR Server")).toBe("active");
+  });
+
+  it("moves one left requested to active on sync when active is wanted, and leaves an active one alone", async () => {
+    const fhir = new FakeFhir();
+    await syncSubscriptions(fhir, desiredSubscriptions("medplum-prod", { ...medplum, resourceTypes: ["Appointment"] }, endpoint, secretHeader, "requested"));
+    const wanted = desiredSubscriptions("medplum-prod", { ...medplum, resourceTypes: ["Appointment"] }, endpoint, secretHeader, "active");
+    expect(await syncSubscriptions(fhir, wanted)).toEqual({ created: 0, updated: 1, unchanged: 0, reactivated: 1 });
+    expect((fhir.all("Subscription") as Subscription[]).map((s) => s.status)).toEqual(["active"]);
+    expect(await syncSubscriptions(fhir, wanted)).toEqual({ created: 0, updated: 0, unchanged: 1, reactivated: 0 });
+  });
+});
+
+describe("a Subscription that delivers nothing", () => {
+  const now = new Date("2026-12-03T12:00:00.000Z");
+  const at = (secondsAgo: number) => ({ lastUpdated: new Date(now.getTime() - secondsAgo * 1000).toISOString() });
+
+  it("is one still requested after the activation grace, or in error or off", () => {
+    const options = { now, activationGraceMs: 120_000 };
+    expect(subscriptionProblem({ status: "requested", meta: at(30) }, options)).toBeUndefined();
+    expect(subscriptionProblem({ status: "requested", meta: at(121) }, options)).toBe("not-activated");
+    expect(subscriptionProblem({ status: "requested" }, options)).toBe("not-activated");
+    expect(subscriptionProblem({ status: "error", meta: at(1) }, options)).toBe("error");
+    expect(subscriptionProblem({ status: "off", meta: at(1) }, options)).toBe("off");
+    expect(subscriptionProblem({ status: "active", meta: at(9999) }, options)).toBeUndefined();
   });
 });

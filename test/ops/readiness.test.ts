@@ -51,7 +51,7 @@ describe("readiness and queue health", () => {
 
     const { body } = await readyz(service.url);
     expect(body.status).toBe("degraded");
-    expect(body.reasons).toContainEqual(expect.stringContaining("source sandbox is in error or off"));
+    expect(body.reasons).toContainEqual(expect.stringContaining("a Subscription of source sandbox is in error on the FHIR server"));
     const { samples } = await scrape(service.url);
     expect(total(samples, "fhir_notify_subscriptions", { source: "sandbox", status: "error" })).toBe(1);
   });

@@ -13,6 +13,11 @@ export const opsConfigSchema = z
      * and probe rate: one search per interval per process keeps the FHIR server's load negligible.
      */
     subscriptionCheckSeconds: z.number().int().min(10).default(300),
+    /**
+     * A Subscription of ours still `requested` this long after it was last written is one the
+     * server will not activate (Medplum never does): it delivers nothing, so it counts as unhealthy.
+     */
+    subscriptionActivationSeconds: z.number().int().min(1).default(120),
     /** Queue figures are cached this long, so probes and scrapes together cost a few Redis calls. */
     queueStatsCacheMs: z.number().int().min(0).default(2_000),
   })

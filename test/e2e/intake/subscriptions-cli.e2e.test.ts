@@ -37,7 +37,7 @@ describe("a Subscription the FHIR server stopped delivering to", () => {
     const intake = service.queues.byName.intake;
     const processed = (a: Appointment) => waitFor(`an event for ${a.id} v${a.meta?.versionId}`, async () => (await intake.getJob(`intake_ehr_Appointment_${a.id}_v${a.meta?.versionId}`))?.finishedOn !== undefined);
 
-    expect(await fhirNotify(service, "subscriptions", "sync")).toBe("ehr: created 1, updated 0, unchanged 0");
+    expect(await fhirNotify(service, "subscriptions", "sync")).toBe("ehr: created 1, updated 0, unchanged 0; on the server: 1 active");
     const v1 = await fhirJson<Appointment>(`${service.fhirBaseUrl}/Appointment`, { method: "POST", body: JSON.stringify(bookedAppointment(service.sandboxSeed!)) });
     await processed(v1);
 
@@ -46,16 +46,16 @@ describe("a Subscription the FHIR server stopped delivering to", () => {
     await fhirJson(`${service.fhirBaseUrl}/Subscription/${sub!.id}`, { method: "PUT", body: JSON.stringify({ ...sub, status: "error", error: "rest-hook delivery failed after 4 attempts: HTTP 503" }) });
 
     const logs = captureLogs("info");
-    expect(await checkSubscriptions(service.fhir, logs.log)).toEqual([{ id: sub!.id, source: "ehr", status: "error" }]);
+    expect(await checkSubscriptions(service.fhir, logs.log, { now: new Date(), activationGraceMs: 120_000 })).toEqual([{ id: sub!.id, source: "ehr", status: "error", problem: "error" }]);
     const line = JSON.parse(logs.lines.find((l) => l.includes("subscription-unhealthy"))!) as Record<string, unknown>;
-    expect(line).toMatchObject({ event: "subscription-unhealthy", subscription: `Subscription/${sub!.id}`, source: "ehr", status: "error" });
+    expect(line).toMatchObject({ event: "subscription-unhealthy", subscription: `Subscription/${sub!.id}`, source: "ehr", status: "error", problem: "error" });
     expect(logs.text()).not.toContain("HTTP 503"); // the server's free text stays out of our logs
     const listed = JSON.parse(await fhirNotify(service, "subscriptions", "list")) as Array<{ status: string }>;
     expect(listed.map((s) => s.status)).toEqual(["error"]);
 
     // Re-activation is the client's job (reference §5.6).
-    expect(await fhirNotify(service, "subscriptions", "sync")).toBe("ehr: created 0, updated 1 (1 re-activated from error/off), unchanged 0");
-    expect(await checkSubscriptions(service.fhir, captureLogs().log)).toEqual([]);
+    expect(await fhirNotify(service, "subscriptions", "sync")).toBe("ehr: created 0, updated 1 (1 re-activated from error/off), unchanged 0; on the server: 1 active");
+    expect(await checkSubscriptions(service.fhir, captureLogs().log, { now: new Date(), activationGraceMs: 120_000 })).toEqual([]);
     const v2 = await fhirJson<Appointment>(`${service.fhirBaseUrl}/Appointment/${v1.id}`, { method: "PUT", body: JSON.stringify({ ...v1, status: "cancelled" }) });
     await processed(v2);
   });
