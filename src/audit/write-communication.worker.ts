@@ -3,6 +3,7 @@ import { UnrecoverableError, type Job } from "bullmq";
 import type { Communication } from "fhir/r4";
 import type { Logger } from "pino";
 import { FhirError, type FhirPort } from "../fhir/fhir.port.js";
+import { issuesForLog } from "../fhir/operation-outcome.js";
 import type { Ledger } from "../delivery/ledger.js";
 import { consume } from "../delivery/queues.js";
 import type { Metrics } from "../shared/metrics.js";
@@ -74,9 +75,7 @@ export function writeCommunication(deps: WriteCommunicationDeps) {
     } catch (err) {
       if (err instanceof FhirError && !err.retryable) {
         deps.metrics.communicationWrites.inc({ result: "failed" });
-        // The server's OperationOutcome may quote the resource; log only its issue codes and expressions.
-        const issues = err.outcome?.issue.map((i) => ({ code: i.code, expression: i.expression })) ?? [];
-        log.error({ status: err.status, issues }, "FHIR server refused the Communication write");
+        log.error({ status: err.status, issues: issuesForLog(err.outcome) }, "FHIR server refused the Communication write");
         throw new UnrecoverableError(`FHIR write refused with status ${String(err.status)}`);
       }
       throw err;

@@ -1,6 +1,7 @@
 import { Queue, UnrecoverableError, type JobsOptions, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "pino";
 import { FhirError } from "../fhir/fhir.port.js";
+import { issuesForLog } from "../fhir/operation-outcome.js";
 import { jobCatalog, queueNames, type JobData, type JobName, type QueueName } from "./jobs.js";
 
 export interface Queues {
@@ -71,7 +72,6 @@ export function createQueues(connection: ConnectionOptions, settings: QueueSetti
   };
 }
 
-/** Parse a consumed job's data: catches jobs left over from an older release with another shape. */
 /**
  * A FHIR answer no retry can change (401/403/400/422, a redirect, a refused URL) ends the job at
  * once, as the audit worker does, instead of spending every attempt and its backoff on the same
@@ -80,12 +80,11 @@ export function createQueues(connection: ConnectionOptions, settings: QueueSetti
  */
 export function endOnPermanentFhirError(err: unknown, log: Logger): unknown {
   if (!(err instanceof FhirError) || err.retryable) return err;
-  // The server's OperationOutcome may quote the resource; log only its issue codes and expressions.
-  const issues = err.outcome?.issue.map((i) => ({ code: i.code, expression: i.expression })) ?? [];
-  log.error({ status: err.status, issues }, "FHIR server refused the request; the job ends without retries");
+  log.error({ status: err.status, issues: issuesForLog(err.outcome) }, "FHIR server refused the request; the job ends without retries");
   return new UnrecoverableError(`FHIR server refused the request (status ${String(err.status ?? "none")}); not retried`);
 }
 
+/** Parse a consumed job's data: catches jobs left over from an older release with another shape. */
 export function consume<N extends JobName>(name: N, job: Job): JobData<N> {
   return jobCatalog[name].data.parse(job.data) as JobData<N>;
 }

@@ -47,3 +47,11 @@ export function issueCodesSuffix(outcome: OperationOutcome | undefined): string 
   if (outcome === undefined) return "";
   return ` (${[...new Set(outcome.issue.map((i) => i.code))].join(", ")})`;
 }
+
+/**
+ * What a log line keeps of a refusal: issue codes and FHIRPath expressions only. The outcome is
+ * already free-text-less (safeOutcome), but a log line needs no more than this to find the field.
+ */
+export function issuesForLog(outcome: OperationOutcome | undefined): { code: string; expression?: string[] }[] {
+  return outcome?.issue.map((i) => ({ code: i.code, ...(i.expression !== undefined ? { expression: i.expression } : {}) })) ?? [];
+}
