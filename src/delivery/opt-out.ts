@@ -26,7 +26,7 @@ export type PatientWord = "out" | "in";
  * later START changes nothing.
  */
 export interface OptOutStore {
-  /** Record STOP ("out") or START ("in") for these identities and what they are linked to. False when a later word is already recorded. */
+  /** Record STOP ("out") or START ("in") for these identities and what they are linked to. True when it is the latest word (also when recorded before: a retry); false when a later word is already recorded. */
   recordWord(hashes: readonly string[], word: PatientWord, at: string): Promise<boolean>;
   isOptedOut(phoneHash: string): Promise<boolean>;
   /** The patient last messaged at this number, so a STOP can be audited against the right Patient. */
@@ -70,6 +70,10 @@ for i = 4, #ARGV do
   local curMs, curW = current(ARGV[i])
   if newer(ms, ARGV[2], curMs, curW) then
     put(ARGV[i], ms, ARGV[2], ARGV[3])
+    applied = 1
+  elseif curMs == ms and curW == ARGV[2] then
+    -- The same word again (a retried job, a redelivered webhook): still the latest, so the caller
+    -- finishes what it records with it (a Consent whose create failed the first time).
     applied = 1
   end
 end
