@@ -26,6 +26,8 @@ local limit = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ${windowMs})
 if redis.call('ZSCORE', KEYS[1], ARGV[3]) then
   redis.call('ZADD', KEYS[1], now, ARGV[3])
+  -- The set lives as long as its newest score: a day of messages to known recipients only must not let it expire.
+  redis.call('PEXPIRE', KEYS[1], ${windowMs})
   return {1, 0, 0}
 end
 local used = redis.call('ZCARD', KEYS[1])
