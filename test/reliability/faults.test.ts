@@ -87,7 +87,7 @@ describe("faults lose no message and send none twice", { timeout: full ? 600_000
     const service = await world.start("all");
     const seeded = await world.seedAppointments(perScenario);
     // A mix per recipient: throttling (bare and Meta-coded), Meta's own 500, a bare 503 from a
-    // proxy (outcome unknown), and a reset after Meta accepted (sent, outcome unknown to us).
+    // proxy (not processed: retried), and a reset after Meta accepted (sent, outcome unknown to us).
     const storms: [FaultBehaviour, number][] = [
       [{ kind: "bare-status", httpStatus: 429, retryAfter: "0" }, 3],
       [{ kind: "error", code: 130429 }, 2],

@@ -90,8 +90,10 @@ export function createCloudApiClient(cfg: CloudApiClientConfig, log: Logger, tra
       throw new SendError("rate-limited", "cloud api answered 429", { retryAfterMs: retryAfterHeaderMs(response.headers.get("retry-after")) ?? 1000 });
     }
     if (response.status >= 500) {
-      // Something between us and Meta failed after receiving the request; Meta may have sent it.
-      throw new SendError("transient", `cloud api answered ${response.status}`, { phase: "after_send" });
+      // Meta answers its own failures with its error JSON; a 5xx without it comes from a proxy or
+      // load balancer in front of Graph that did not pass the request on, so nothing was sent and
+      // the retry is safe (the FHIR client reads a bare 503 the same way). No phase: not in doubt.
+      throw new SendError("transient", `cloud api answered ${response.status} without a Meta error body`);
     }
     throw new SendError("unknown", `cloud api answered ${response.status}`);
   }

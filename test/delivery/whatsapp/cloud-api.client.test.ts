@@ -130,10 +130,11 @@ describe("createCloudApiClient against the fake Graph API", () => {
     expect(err).toMatchObject({ failure: "rate-limited", extra: { retryAfterMs: 7_000 } });
   });
 
-  it("treats a bare 503 as transient with an unknown outcome", async () => {
+  it("treats a bare 503 as transient and not processed, so it is retried like any transient failure", async () => {
     graph.inject("15557654321", { kind: "bare-status", httpStatus: 503 });
     const err = await sendError(createCloudApiClient(cfg, silent).sendTemplate(reminder()));
-    expect(err).toMatchObject({ failure: "transient", extra: { phase: "after_send" } });
+    expect(err).toMatchObject({ failure: "transient", retryable: true });
+    expect(err.extra.phase).toBeUndefined();
   });
 
   it("treats a bare 4xx other than 429 as an unknown permanent failure", async () => {
