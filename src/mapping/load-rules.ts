@@ -9,7 +9,7 @@ import { triggerTypes, type TriggerType } from "../intake/resource-event.js";
 import { checkFhirPath, FhirPathRejected } from "./fhirpath-check.js";
 import type { ConditionKind } from "./logic-fields.js";
 import type { PreviousProjection } from "./previous.js";
-import { isSlotName, slotAppliesTo, type SlotName } from "./slots.js";
+import { isSlotName, replyActions, slotAppliesTo, type ReplyAction, type SlotName } from "./slots.js";
 import { parseTemplate, type Template } from "./templates.js";
 import { MappingError, parseYamlDocs, type FieldPath, type YamlDoc } from "./yaml-source.js";
 
@@ -26,7 +26,7 @@ export interface Condition {
 }
 
 export type SendAt = { readonly kind: "now" } | { readonly kind: "before-start"; readonly hours: number | undefined };
-export type RuleButton = { readonly reply: string } | { readonly link: "portalLink" };
+export type RuleButton = { readonly reply: ReplyAction } | { readonly link: "portalLink" };
 
 export interface RuleMessage {
   readonly template: Template;
@@ -93,9 +93,16 @@ export type ChangeField = (typeof changeFields)[number];
 /** One FHIRPath condition, or a list that must all hold (easier to read, and cheaper: evaluation stops at the first false). */
 const conditionList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((v) => (typeof v === "string" ? [v] : v));
 
+/**
+ * Rule ids travel further than the rule file: into delivery ids, logs, metrics' neighbours and
+ * the Communication's extensions. Only plain lowercase words joined by single dashes, so an id
+ * can never carry punctuation, spaces, a resource id's dots or anything that reads like a value.
+ */
+export const ruleIdPattern = /^(?=.{1,64}$)[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+
 const ruleSchema = z
   .object({
-    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lowercase letters, digits and dashes"),
+    id: z.string().regex(ruleIdPattern, "must be lowercase words joined by single dashes, starting with a letter, at most 64 characters (e.g. appointment-reminder)"),
     description: z.string().optional(),
     resourceType: z.enum(triggerTypes),
     enabled: z.boolean().default(true),
@@ -119,10 +126,14 @@ const ruleSchema = z
     slots: z.array(z.string()).optional(),
     buttons: z
       .array(
-        z.union([
-          z.object({ reply: z.string().regex(/^[A-Z][A-Z_]{1,19}$/, "reply actions are UPPER_CASE words, e.g. CONFIRM") }).strict(),
-          z.object({ link: z.string() }).strict(),
-        ]),
+        // One object shape (not a union) so a bad reply word is reported as itself, not as "invalid input".
+        z
+          .object({
+            reply: z.enum(replyActions, `reply actions are ${replyActions.join(" or ")}: the only answers the WhatsApp webhook understands`).optional(),
+            link: z.string().optional(),
+          })
+          .strict()
+          .refine((b) => (b.reply === undefined) !== (b.link === undefined), "a button is either `reply: CONFIRM` or `link: portalLink`"),
       )
       .default([]),
   })
@@ -279,7 +290,7 @@ function parseMessage(
   }
   const buttons = raw.buttons.map((b, i): RuleButton => {
     const type = template.buttonTypes[i];
-    if ("reply" in b) {
+    if (b.reply !== undefined) {
       if (type !== "QUICK_REPLY") doc.fail(["buttons", i], `button ${i} of template '${template.name}' is ${type ?? "missing"}, not QUICK_REPLY`);
       return { reply: b.reply };
     }

@@ -10,7 +10,7 @@ import { loadMappingSet, MappingError, type ChangeField, type Condition, type Ma
 import type { MappingConfig } from "./mapping.config.js";
 import { previousProjection, type PreviousProjection } from "./previous.js";
 import { chooseLanguage, isPatientInactive, localeOf, patientRefOf, selectMobile } from "./recipient.js";
-import { portalLinkToken, renderSlot, replyToken, type PharmacyEntry, type SlotName } from "./slots.js";
+import { portalLinkToken, renderSlot, replyPayload, replyToken, type PharmacyEntry, type SlotName } from "./slots.js";
 import { renderBody } from "./templates.js";
 
 export { previousProjection, type PreviousProjection } from "./previous.js";
@@ -208,7 +208,7 @@ export function createMapping(set: MappingSet, site: MappingConfig, clock: Clock
       const buttons = message.buttons.map((b, index): TemplateButton => {
         if ("link" in b) return { subType: "url", index, text: portalLinkToken(site, callbackData) };
         token ??= replyToken(site, callbackData);
-        return { subType: "quick_reply", index, payload: `fn1:${b.reply}:${token}` };
+        return { subType: "quick_reply", index, payload: replyPayload(b.reply, token) };
       });
       return {
         ok: true,

@@ -151,6 +151,28 @@ export function portalLinkToken(site: MappingConfig, callbackData: string): stri
 }
 
 /**
+ * The quick-reply actions a rule may give a button: exactly the answers the WhatsApp webhook
+ * reads back (src/delivery/webhook-intake.ts replyAction). A payload word outside this list would
+ * do nothing on the way back and could say something on the way out.
+ */
+export const replyActions = ["CONFIRM", "RESCHEDULE"] as const;
+export type ReplyAction = (typeof replyActions)[number];
+
+/** The shape every quick-reply payload has: a version, an action word, an opaque token. Nothing else. */
+const replyPayloadPattern = new RegExp(`^fn1:(${replyActions.join("|")}):[A-Za-z0-9_-]{8}$`);
+
+/**
+ * The payload Meta echoes back when the patient taps a quick reply: "fn1:<ACTION>:<token>". Built
+ * only from the allowlisted action word and the opaque reply token, never from rule or resource
+ * data; anything else is a bug and throws rather than reaching Meta.
+ */
+export function replyPayload(action: ReplyAction, token: string): string {
+  const payload = `fn1:${action}:${token}`;
+  if (!replyPayloadPattern.test(payload)) throw new Error("quick-reply payload is not of the form fn1:<ACTION>:<token>");
+  return payload;
+}
+
+/**
  * Token for quick-reply payloads (fn1:CONFIRM:<token>), one per message and shared by its
  * buttons. Replies are correlated by context.id → wamid; the token only makes forged payloads
  * detectable, and names nothing.

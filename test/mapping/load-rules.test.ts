@@ -6,7 +6,7 @@ import type { FhirResource } from "fhir/r4";
 import fhirpath from "fhirpath";
 import r4Model from "fhirpath/fhir-context/r4/index.js";
 import { afterAll, describe, expect, it } from "vitest";
-import { loadMappingSet, MappingError } from "../../src/mapping/load-rules.js";
+import { loadMappingSet, MappingError, ruleIdPattern } from "../../src/mapping/load-rules.js";
 import { mappingsDir, ruleFolder } from "./site.js";
 
 const booked = (overrides: Partial<Record<"when" | "changedFrom" | "slots" | "template" | "distinctBy" | "extra", string>> = {}): string =>
@@ -139,6 +139,24 @@ describe("loadMappingSet", () => {
 
   it("rejects duplicate rule ids across files", () => {
     expect(loadError({ "a.yaml": booked(), "b.yaml": booked() })).toMatch(/^b\.yaml:1: id: rule id 'test-booked' is used twice/);
+  });
+
+  it.each(["9-reminder", "reminder-", "appointment--booked", "Appointment-booked", "appointment.booked", `r${"x".repeat(64)}`])(
+    "rejects the rule id %s at its file and line",
+    (id) => {
+      expect(loadError({ "r.yaml": booked().replace("id: test-booked", `id: "${id}"`) })).toBe(
+        "r.yaml:1: id: must be lowercase words joined by single dashes, starting with a letter, at most 64 characters (e.g. appointment-reminder)",
+      );
+    },
+  );
+
+  it("accepts every shipped rule id under the strict id pattern", () => {
+    for (const rule of loadMappingSet(mappingsDir).rules) expect(rule.id).toMatch(ruleIdPattern);
+  });
+
+  it("rejects a quick-reply action the webhook does not read back, naming its line", () => {
+    const rule = booked({ template: "appointment_reminder_v1", extra: "buttons:\n  - reply: CONFIRM\n  - reply: HIV_TEST" });
+    expect(loadError({ "r.yaml": rule })).toBe("r.yaml:11: buttons[1].reply: reply actions are CONFIRM or RESCHEDULE: the only answers the WhatsApp webhook understands");
   });
 
   it("reports invalid YAML with its line", () => {

@@ -1,7 +1,7 @@
 import type { Appointment } from "fhir/r4";
 import { describe, expect, it } from "vitest";
 import { loadFixture } from "../fixtures/fhir/load-fixture.js";
-import { firstGivenName, portalLinkToken, renderSlot, replyToken, slotNames, type SlotContext } from "../../src/mapping/slots.js";
+import { firstGivenName, portalLinkToken, renderSlot, replyPayload, replyToken, slotNames, type ReplyAction, type SlotContext } from "../../src/mapping/slots.js";
 import { testSite } from "./site.js";
 
 function ctx(overrides: Partial<SlotContext> = {}): SlotContext {
@@ -109,5 +109,13 @@ describe("tokens", () => {
     expect(token).toMatch(/^[A-Za-z0-9_-]{8}$/);
     expect(token).not.toContain("7781");
     expect(token).not.toBe(portalLinkToken(testSite(), "dlv_src_appointment-reminder_Appointment_apt-7781_abc").slice(0, 8));
+  });
+
+  it("builds quick-reply payloads only from the action word and the opaque token", () => {
+    const token = replyToken(testSite(), "dlv_src_appointment-reminder_Appointment_apt-7781_abc");
+    expect(replyPayload("CONFIRM", token)).toBe(`fn1:CONFIRM:${token}`);
+    // Whatever reaches the builder by mistake (a resource id, a word outside the list) never reaches Meta.
+    expect(() => replyPayload("CONFIRM", "apt-7781:Patient/1001")).toThrow(/fn1:<ACTION>:<token>/);
+    expect(() => replyPayload("HIV_TEST" as ReplyAction, token)).toThrow(/fn1:<ACTION>:<token>/);
   });
 });
