@@ -27,7 +27,7 @@ import { createTemplateGovernance } from "./delivery/template-governance.js";
 import { createStatusUpdates } from "./delivery/status-updates.js";
 import { createDeadLetters } from "./delivery/dead-letter.js";
 import { createWebhookIntake } from "./delivery/webhook-intake.js";
-import { handleInbound } from "./delivery/replies.worker.js";
+import { endedByReplyIndex, handleInbound } from "./delivery/replies.worker.js";
 import { checkExpiry, sweepExpired } from "./delivery/expiry.js";
 import { createCloudApiClient } from "./delivery/whatsapp/cloud-api.client.js";
 import { createDryRunOutbox } from "./delivery/whatsapp/dry-run.outbox.js";
@@ -296,6 +296,17 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const expiryDeps = { ledger, queues, clock, log, metrics };
       const expireOne = checkExpiry(expiryDeps);
       const sweep = sweepExpired(expiryDeps);
+      const inbound = handleInbound({
+        fhir,
+        ledger,
+        optOuts,
+        audit: config.audit,
+        organizationRef: mappingConfig.organization.reference,
+        consent: mappingConfig.consent,
+        endedByReply: endedByReplyIndex(mapping.rules),
+        scheduler,
+        log,
+      });
       const processors: Record<WorkerQueue, Processor> = {
         intake: async (job: Job) => {
           if (job.name === "catch-up") return catchUp(job);
@@ -350,7 +361,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
             case "check-expiry":
               return expireOne(job);
             default:
-              return handleInbound({ fhir, ledger, optOuts, audit: config.audit, organizationRef: mappingConfig.organization.reference, consent: mappingConfig.consent, log })(job);
+              return inbound(job);
           }
         },
       };

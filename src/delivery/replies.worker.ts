@@ -8,6 +8,8 @@ import { buildAppointmentResponse, buildOptInConsent, buildOptOutConsent, buildR
 import type { MappingConfig } from "../mapping/mapping.config.js";
 import type { Ledger } from "./ledger.js";
 import type { OptOutStore } from "./opt-out.js";
+import type { Scheduler } from "./schedule.js";
+import type { ReplyWord, Rule } from "../mapping/load-rules.js";
 import { consume } from "./queues.js";
 import type { JobData } from "./jobs.js";
 
@@ -19,7 +21,23 @@ export interface RepliesDeps {
   organizationRef: string | undefined;
   /** With onOptOut record-deny, a STOP also becomes a deny Consent. */
   consent: MappingConfig["consent"];
+  /** Rule ids whose waiting messages a reply word ends, per resource type (rules' endedByReply). */
+  endedByReply: (resourceType: string, word: ReplyWord) => readonly string[];
+  scheduler: Pick<Scheduler, "endAnswered">;
   log: Logger;
+}
+
+/** From the rules' endedByReply: which rules' waiting messages each reply word ends, per resource type. */
+export function endedByReplyIndex(rules: readonly Rule[]): RepliesDeps["endedByReply"] {
+  const index = new Map<string, string[]>();
+  for (const rule of rules) {
+    if (!rule.enabled) continue;
+    for (const word of rule.message?.endedByReply ?? []) {
+      const key = `${rule.resourceType}|${word}`;
+      index.set(key, [...(index.get(key) ?? []), rule.id]);
+    }
+  }
+  return (resourceType, word) => index.get(`${resourceType}|${word}`) ?? [];
 }
 
 const actionToken = { confirm: "CONFIRM", reschedule: "RESCHEDULE", "opt-out": "STOP", "opt-in": "START" } as const satisfies Record<string, ReplyAction>;
@@ -113,7 +131,10 @@ export function handleInbound(deps: RepliesDeps) {
       ),
       data.inboundId,
     );
-    log.info({ deliveryId }, "reply recorded");
+    const word = actionToken[data.action];
+    const resourceType = record.resourceRef.slice(0, record.resourceRef.indexOf("/"));
+    const ended = await deps.scheduler.endAnswered({ source: record.source, server: record.server ?? record.source }, record.resourceRef, deps.endedByReply(resourceType, word), word, record.patientRef);
+    log.info({ deliveryId, ended: ended.length }, ended.length > 0 ? "reply recorded; it ends the messages it answers" : "reply recorded");
     return data.action;
   };
 }

@@ -52,7 +52,15 @@ export function createScheduler(deps: SchedulerDeps) {
   }
 
   /** Remove a waiting send job and record why it will not be sent. Safe if it already ran. */
-  async function cancel(scope: ScheduleScope, ruleId: string, resourceRef: string, deliveryId: string, reason: NotDoneReason, patientRef?: string): Promise<boolean> {
+  async function cancel(
+    scope: ScheduleScope,
+    ruleId: string,
+    resourceRef: string,
+    deliveryId: string,
+    reason: NotDoneReason,
+    patientRef?: string,
+    detail = "the triggering resource changed before the message was sent",
+  ): Promise<boolean> {
     const record = await ledger.get(deliveryId);
     await ledger.settle(record ?? { deliveryId, source: scope.source, server: scope.server, ruleId, resourceRef });
     if (record === undefined || record.state !== "queued" || record.inFlightSince !== undefined) return false;
@@ -62,7 +70,7 @@ export function createScheduler(deps: SchedulerDeps) {
     await job?.remove();
     // Records queued by builds that did not store the patient yet still get a findable audit record.
     if (record.patientRef === undefined && patientRef !== undefined) await ledger.set(deliveryId, { patientRef });
-    await finishNotDone(deliveryId, reason, "the triggering resource changed before the message was sent");
+    await finishNotDone(deliveryId, reason, detail);
     return true;
   }
 
@@ -73,8 +81,24 @@ export function createScheduler(deps: SchedulerDeps) {
     return (await ledger.get(legacy)) !== undefined ? legacy : id;
   }
 
+  /**
+   * A patient's reply ends the waiting messages of the rules it answers, for the same resource:
+   * CONFIRM to the first reminder cancels the second "please confirm". The message replied to has
+   * been sent, so it is never among them.
+   */
+  async function endAnswered(scope: ScheduleScope, resourceRef: string, ruleIds: readonly string[], word: string, patientRef?: string): Promise<string[]> {
+    const ended: string[] = [];
+    for (const ruleId of ruleIds) {
+      for (const pendingId of await ledger.pending(pendingScopes(scope), ruleId, resourceRef)) {
+        if (await cancel(scope, ruleId, resourceRef, pendingId, "answered", patientRef, `the patient already replied ${word} to an earlier message`)) ended.push(pendingId);
+      }
+    }
+    return ended;
+  }
+
   return {
     cancel,
+    endAnswered,
     finishNotDone,
     async schedule(scope: ScheduleScope, resource: FhirResource & { id: string }, matches: readonly MatchedRule[]): Promise<ScheduleOutcome> {
       const { source, server } = scope;

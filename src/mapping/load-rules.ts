@@ -35,7 +35,16 @@ export interface RuleMessage {
   readonly distinctBy: readonly Condition[];
   readonly slots: readonly SlotName[];
   readonly buttons: readonly RuleButton[];
+  /**
+   * Replies that end this rule's messages still waiting for the same resource: a patient who
+   * answered CONFIRM to one reminder is not asked to confirm again (`endedByReply: [CONFIRM]`).
+   */
+  readonly endedByReply: readonly ReplyWord[];
 }
+
+/** Reply words the service understands (webhook-intake maps a button payload to one of these). */
+export const replyWords = ["CONFIRM", "RESCHEDULE"] as const;
+export type ReplyWord = (typeof replyWords)[number];
 
 export interface Rule {
   readonly id: string;
@@ -136,6 +145,7 @@ const ruleSchema = z
           .refine((b) => (b.reply === undefined) !== (b.link === undefined), "a button is either `reply: CONFIRM` or `link: portalLink`"),
       )
       .default([]),
+    endedByReply: z.array(z.enum(replyWords, "a reply that ends messages is CONFIRM or RESCHEDULE")).optional(),
   })
   .strict();
 
@@ -227,6 +237,7 @@ function parseRule(
       if (raw[key] !== undefined) doc.fail([key], "a cancel-pending rule sends nothing; put the message in its own rule");
     }
     if (raw.buttons.length > 0) doc.fail(["buttons"], "a cancel-pending rule sends nothing");
+    if (raw.endedByReply !== undefined) doc.fail(["endedByReply"], "a cancel-pending rule has no messages for a reply to end");
     if (raw.cancels.length === 0) doc.fail(["cancels"], "a cancel-pending rule must name the rule ids it cancels");
   }
 
@@ -246,6 +257,11 @@ function parseRule(
     message,
   };
   const crossCheck = (all: readonly Rule[]): void => {
+    // A word no message of this resource type offers as a button can never arrive: a typo.
+    raw.endedByReply?.forEach((word, i) => {
+      const offered = all.some((r) => r.resourceType === raw.resourceType && r.message?.buttons.some((b) => "reply" in b && b.reply === word));
+      if (!offered) doc.fail(["endedByReply", i], `no ${raw.resourceType} rule has a '${word}' reply button`);
+    });
     raw.cancels.forEach((id, i) => {
       const target = all.find((r) => r.id === id);
       if (!target) doc.fail(["cancels", i], `unknown rule '${id}'`);
@@ -315,6 +331,7 @@ function parseMessage(
     distinctBy: raw.distinctBy.map((d, i) => condition(d, ["distinctBy", i], "distinctBy")),
     slots,
     buttons,
+    endedByReply: raw.endedByReply ?? [],
   };
 }
 

@@ -296,3 +296,24 @@ function ruleFolderOnce(files: Record<string, string>): string {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
+
+describe("endedByReply", () => {
+  const reminderWith = (extra: string) =>
+    booked({ extra: ["category: reminder", "send: { before: start }", "buttons: [{ reply: CONFIRM }, { reply: RESCHEDULE }]", extra].join("\n") }).replace(
+      "template: appointment_confirmation_v1",
+      "template: appointment_reminder_v1",
+    ).replace("category: notification\n", "");
+
+  it("keeps the reply words a rule lists", () => {
+    const [rule] = loadMappingSet(ruleFolder({ "r.yaml": reminderWith("endedByReply: [CONFIRM]") })).rules;
+    expect(rule?.message?.endedByReply).toEqual(["CONFIRM"]);
+  });
+
+  it("refuses a word no rule of the resource type offers as a button, naming file and line", () => {
+    expect(loadError({ "r.yaml": booked({ extra: "endedByReply: [CONFIRM]" }) })).toMatch(/^r\.yaml:\d+: endedByReply\[0\]: no Appointment rule has a 'CONFIRM' reply button/);
+  });
+
+  it("refuses a word the service does not understand", () => {
+    expect(loadError({ "r.yaml": reminderWith("endedByReply: [CANCEL]") })).toMatch(/endedByReply.*CONFIRM or RESCHEDULE/);
+  });
+});
