@@ -87,6 +87,8 @@ async function startBenchService(
   graph: Pick<FakeGraphApi, "url" | "phoneNumberId" | "accessToken">,
   prefix: string,
   queues: readonly string[] = ["intake", "delivery", "audit", "webhook"],
+  /** A daily unique-recipient budget in force (high enough never to defer): what its check costs. */
+  budget?: number,
 ): Promise<RunningService> {
   const config = configSchema.parse({
     http: { port: 0 },
@@ -94,7 +96,11 @@ async function startBenchService(
     redis: { url: redisUrl, prefix },
     fhir: { baseUrl: fhir.baseUrl },
     whatsapp: { phoneNumberId: graph.phoneNumberId, accessToken: graph.accessToken, apiBase: graph.url, appSecret },
-    delivery: { quietHours: { enabled: false }, rateLimits: { perSenderPerSecond: 1000 } },
+    delivery: {
+      quietHours: { enabled: false },
+      rateLimits: { perSenderPerSecond: 1000 },
+      ...(budget !== undefined ? { messagingBudget: { uniqueRecipientsPer24h: budget } } : {}),
+    },
     mapping: {
       consent: { mode: "none" },
       locations: { "Location/loc-1": { label: "Riverside Clinic", timeZone: "America/New_York" } },
@@ -194,13 +200,13 @@ async function deliveryRun(
   redisUrl: string,
   total: number,
   graph: RemoteGraphApi,
-  opts: { auditProcess?: boolean; fhir?: IndexedFhir; poll?: Redis },
+  opts: { auditProcess?: boolean; fhir?: IndexedFhir; poll?: Redis; budget?: number },
   hooks: { beforeDecide?: () => Promise<void>; beforeSend?: () => void } = {},
 ): Promise<{ delivery: Throughput; fromNotification: Throughput }> {
   const prefix = `bench-${randomUUID()}`;
   const fhir = opts.fhir ?? seedFhir(total, new Date(Date.now() + 30 * 3_600_000));
   const auditor = opts.auditProcess === true ? await startAuditWorkerProcess(redisUrl, prefix) : undefined;
-  const service = await startBenchService(redisUrl, fhir, graph, prefix, auditor !== undefined ? ["intake", "delivery", "webhook"] : undefined);
+  const service = await startBenchService(redisUrl, fhir, graph, prefix, auditor !== undefined ? ["intake", "delivery", "webhook"] : undefined, opts.budget);
   const poll = opts.poll ?? new Redis(redisUrl, { maxRetriesPerRequest: 3 });
   const counts = jobCounter(poll, prefix);
   const acceptedBefore = await graph.accepted();
@@ -255,6 +261,37 @@ export async function benchDelivery(n: number, opts: { auditProcess?: boolean } 
   try {
     const run = await deliveryRun(redis.url, total, graph, opts);
     return { ...run, ceiling: await sendCeiling(redis.url, graph, total) };
+  } finally {
+    await graph.stop();
+    await redis.stop();
+  }
+}
+
+export interface BudgetCostResult {
+  /** Per paired round: without the budget, then with it. */
+  rounds: { without: Throughput; with: Throughput }[];
+  /** Median over the rounds of (1 - with/without): what the budget check costs the send path. */
+  overhead: number;
+}
+
+/**
+ * The send path with and without a daily unique-recipient budget, in paired rounds on the same
+ * Redis and fake Graph API (alternating, so drift on a shared machine hits both alike). The
+ * budget (1,000,000) never defers, so only its check is measured.
+ */
+export async function benchBudgetCost(n: number, rounds = 3): Promise<BudgetCostResult> {
+  const total = clamp(n);
+  const redis = await benchRedis();
+  const graph = await startGraphApiProcess();
+  try {
+    const out: BudgetCostResult["rounds"] = [];
+    for (let i = 0; i < rounds; i++) {
+      const without = (await deliveryRun(redis.url, total, graph, {})).delivery;
+      const withBudget = (await deliveryRun(redis.url, total, graph, { budget: 1_000_000 })).delivery;
+      out.push({ without, with: withBudget });
+    }
+    const ratios = out.map((r) => 1 - r.with.perSecond / r.without.perSecond).sort((a, b) => a - b);
+    return { rounds: out, overhead: ratios[Math.floor(ratios.length / 2)] ?? 0 };
   } finally {
     await graph.stop();
     await redis.stop();

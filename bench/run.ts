@@ -9,7 +9,7 @@ import { benchSend } from "./whatsapp.bench.js";
 import { benchAudit } from "./audit.bench.js";
 import { benchScale } from "./scale.bench.js";
 import { benchLimits, limitsBudget } from "./limits.bench.js";
-import { benchDelivery, benchDeliveryCost, benchStatuses } from "./delivery.bench.js";
+import { benchBudgetCost, benchDelivery, benchDeliveryCost, benchStatuses } from "./delivery.bench.js";
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -76,6 +76,16 @@ if (want("delivery")) {
     `${fmt(st.delivery.perSecond)}/s (${st.delivery.items} events)`,
     `bare BullMQ add + no-op process ${fmt(st.ceiling.perSecond)}/s`,
     "≥ 3,000/s",
+  );
+}
+if (want("budget")) {
+  const budget = await benchBudgetCost(arg("delivery-budget", 2_000));
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  row(
+    `delivery: messages/s as above, with a daily unique-recipient budget in force (never deferring; median of ${budget.rounds.length} paired rounds)`,
+    `${fmt(median(budget.rounds.map((r) => r.with.perSecond)))}/s with the budget check`,
+    `without it ${fmt(median(budget.rounds.map((r) => r.without.perSecond)))}/s (same run) → overhead ${fmt(100 * budget.overhead, 1)}% (rounds: ${budget.rounds.map((r) => `${fmt(r.with.perSecond)} vs ${fmt(r.without.perSecond)}`).join(", ")})`,
+    "≤ 10% overhead",
   );
 }
 if (want("audit")) {
