@@ -34,6 +34,7 @@ import { createDryRunOutbox } from "./delivery/whatsapp/dry-run.outbox.js";
 import { liveCredentials } from "./delivery/whatsapp/whatsapp.config.js";
 import type { WhatsAppSender } from "./delivery/whatsapp/whatsapp.port.js";
 import { writeCommunication } from "./audit/write-communication.worker.js";
+import { createDeliveryLocks } from "./audit/delivery-lock.js";
 import { createIntake } from "./intake/accept.js";
 import { checkHeartbeats, heartbeatCheckEveryMs } from "./intake/heartbeat-check.js";
 import { processEvent } from "./intake/process-event.worker.js";
@@ -350,7 +351,14 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           log,
           metrics,
         }),
-        audit: writeCommunication({ fhir, ledger, options: config.audit, log, metrics }),
+        audit: writeCommunication({
+          fhir,
+          ledger,
+          options: config.audit,
+          log,
+          metrics,
+          locks: createDeliveryLocks(redis, prefix, { onRenewFailure: (deliveryId, reason) => log.warn({ deliveryId, reason }, "could not renew a delivery's audit lock") }),
+        }),
         webhook: async (job: Job) => {
           switch (job.name) {
             case "apply-statuses":

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from "node:util";
-import { UnrecoverableError, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Communication } from "fhir/r4";
 import type { Logger } from "pino";
 import { FhirError, type FhirPort } from "../fhir/fhir.port.js";
@@ -9,6 +9,7 @@ import { consume } from "../delivery/queues.js";
 import type { Metrics } from "../shared/metrics.js";
 import { buildCommunication, mergeForUpdate } from "./communication.builder.js";
 import type { AuditOptions } from "./audit.config.js";
+import type { DeliveryLocks } from "./delivery-lock.js";
 
 export interface WriteCommunicationDeps {
   fhir: FhirPort;
@@ -16,19 +17,50 @@ export interface WriteCommunicationDeps {
   options: AuditOptions;
   log: Logger;
   metrics: Metrics;
+  /** Serialises the steps of one delivery (see delivery-lock.ts). */
+  locks: DeliveryLocks;
+  /** Jitter source in [0, 1) for the wait when another step holds the lock. */
+  random?: () => number;
 }
 
 const maxConflictRetries = 5;
+
+/** A step that finds its delivery's lock taken waits this long (plus jitter) and runs again. */
+const busyDelayMs = 200;
 
 /**
  * Project the delivery's current state onto its Communication. The job reads the ledger when it
  * runs, so the order in which status jobs arrive does not matter and a burst of statuses becomes
  * at most one write per state step (jobs are keyed by delivery + step).
+ *
+ * The steps of one delivery take turns under a per-delivery lock: the second of two concurrent
+ * steps then reads the communicationId the first stored, instead of racing it through a
+ * conditional create that some servers do not make atomic. A step that finds the lock taken goes
+ * back to the delayed set without using an attempt (moveToDelayed + DelayedError), so waiting
+ * for a sibling never ends in the dead-letter queue.
  */
 export function writeCommunication(deps: WriteCommunicationDeps) {
-  return async (job: Job): Promise<string> => {
+  const random = deps.random ?? Math.random;
+  const project = projectOnto(deps);
+  return async (job: Job, token?: string): Promise<string> => {
     const { deliveryId } = consume("write-communication", job);
     const log = deps.log.child({ deliveryId, jobId: job.id });
+    const lock = await deps.locks.acquire(deliveryId);
+    if (lock === undefined) {
+      await job.moveToDelayed(Date.now() + busyDelayMs + Math.floor(random() * busyDelayMs), token);
+      throw new DelayedError();
+    }
+    try {
+      return await project(deliveryId, log);
+    } finally {
+      // A lock left behind by a failed release lapses after its TTL; the write itself succeeded.
+      await lock.release().catch((err: unknown) => log.warn({ err }, "could not release the delivery's audit lock"));
+    }
+  };
+}
+
+function projectOnto(deps: WriteCommunicationDeps) {
+  return async (deliveryId: string, log: Logger): Promise<string> => {
     const record = await deps.ledger.get(deliveryId);
     if (record === undefined) return "missing";
     const built = buildCommunication(record, deps.options);

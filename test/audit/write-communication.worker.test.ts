@@ -1,10 +1,11 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { UnrecoverableError, type Job } from "bullmq";
+import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import { Redis } from "ioredis";
 import { http, HttpResponse } from "msw";
 import { setupServer } from "msw/node";
 import type { Communication } from "fhir/r4";
 import { auditConfigSchema } from "../../src/audit/audit.config.js";
+import { createDeliveryLocks, type DeliveryLocks } from "../../src/audit/delivery-lock.js";
 import { writeCommunication } from "../../src/audit/write-communication.worker.js";
 import type { NotDoneReason, StatusEvent } from "../../src/delivery/delivery-record.js";
 import { createLedger, type Ledger } from "../../src/delivery/ledger.js";
@@ -25,6 +26,7 @@ let redis: Redis;
 let prefix: string;
 let cleanup: () => Promise<void>;
 let ledger: Ledger;
+let locks: DeliveryLocks;
 
 beforeAll(() => {
   redis = new Redis(testRedisUrl, { maxRetriesPerRequest: 1 });
@@ -35,6 +37,7 @@ afterAll(async () => {
 beforeEach(() => {
   ({ prefix, cleanup } = newRedisPrefix());
   ledger = createLedger(redis, prefix);
+  locks = createDeliveryLocks(redis, prefix);
 });
 afterEach(async () => {
   await cleanup();
@@ -64,10 +67,18 @@ async function delivery(events: StatusEvent[] = [], fields: { reason?: NotDoneRe
 function worker(fhir: FhirPort) {
   const logs = captureLogs("debug");
   const metrics = createMetrics({ defaultMetrics: false });
-  const run = writeCommunication({ fhir, ledger, options, log: logs.log, metrics });
-  const job = { id: "audit_job_1", data: { deliveryId } } as unknown as Job;
+  const run = writeCommunication({ fhir, ledger, options, log: logs.log, metrics, locks, random: () => 0 });
+  const delayedTo: { timestamp: number; token: string | undefined }[] = [];
+  const job = {
+    id: "audit_job_1",
+    data: { deliveryId },
+    moveToDelayed: (timestamp: number, token?: string) => {
+      delayedTo.push({ timestamp, token });
+      return Promise.resolve();
+    },
+  } as unknown as Job;
   const writes = async () => Object.fromEntries((await metrics.communicationWrites.get()).values.map((v) => [String(v.labels.result), v.value]));
-  return { run: () => run(job), logs, writes };
+  return { run: () => run(job, "worker-token-1"), logs, writes, delayedTo };
 }
 
 const accepted: StatusEvent = { state: "accepted", at: "2025-03-04T09:15:07.000Z" };
@@ -157,6 +168,27 @@ describe("writing a delivery's Communication", () => {
     expect(c?.statusReason).toEqual({ coding: [{ system: "http://terminology.hl7.org/CodeSystem/communication-not-done-reason", code }], text });
     expect(c).not.toHaveProperty("payload");
     expect(r4Errors(c!)).toEqual([]);
+  });
+
+  it("waits, without using an attempt, while another step of the same delivery holds its lock", async () => {
+    const fhir = new FakeFhir();
+    await delivery([accepted]);
+    const other = await locks.acquire(deliveryId);
+    const w = worker(fhir);
+    const before = Date.now();
+    await expect(w.run()).rejects.toBeInstanceOf(DelayedError);
+    // Back to the delayed set with this worker's token (moveToDelayed skips the attempt count).
+    expect(w.delayedTo).toHaveLength(1);
+    expect(w.delayedTo[0]?.token).toBe("worker-token-1");
+    expect(w.delayedTo[0]!.timestamp).toBeGreaterThanOrEqual(before + 200);
+    expect(fhir.calls).toEqual([]);
+
+    await other!.release();
+    expect(await w.run()).toBe("created");
+    // Released after the write: the next step gets the lock at once.
+    const next = await locks.acquire(deliveryId);
+    expect(next).toBeDefined();
+    await next!.release();
   });
 
   it("leaves a missing delivery alone", async () => {
