@@ -31,6 +31,7 @@ function banner(s: RunningService, config: Config): string {
     "",
     "fhir-notify is running",
     `  listening      ${s.url}  (FHIR hooks: ${s.url}/hooks/fhir/<source>, WhatsApp webhook: ${s.url}/hooks/whatsapp)`,
+    `  console        ${s.url}/console  (timeline, why-not-sent, operations, preview)`,
     `  redis          ${s.embedded.redis === "embedded" ? `embedded redis-server (${s.redisTarget.url}, data in ${config.redis.dataDir})` : s.embedded.redis === "local" ? `local ${s.redisTarget.url}` : "REDIS_URL"}`,
     `  fhir           ${s.embedded.fhir === "sandbox" ? `embedded sandbox FHIR R4 server at ${s.fhirBaseUrl}` : s.fhirBaseUrl}`,
     `  whatsapp       ${s.embedded.whatsapp === "dry-run" ? `dry-run outbox (nothing leaves this machine): ${s.url}/admin/outbox` : "WhatsApp Cloud API"}`,

@@ -24,6 +24,7 @@ import { createRateLimiter } from "./delivery/rate-limit.js";
 import { createTemplateHolds } from "./delivery/template-holds.js";
 import { createMessagingBudget } from "./delivery/messaging-budget.js";
 import { createTemplateGovernance } from "./delivery/template-governance.js";
+import { createTimelineIndex, withTimelineIndex } from "./delivery/timeline-index.js";
 import { createStatusUpdates } from "./delivery/status-updates.js";
 import { createDeadLetters } from "./delivery/dead-letter.js";
 import { createWebhookIntake } from "./delivery/webhook-intake.js";
@@ -175,7 +176,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       onError: (queue, err) => log.warn({ queue, err: { message: err.message } }, "queue connection error"),
     });
     stops["queues"] = () => queues.close();
-    const ledger = createLedger(redis, prefix, config.delivery.ledgerRetentionDays * 86_400);
+    const retentionSeconds = config.delivery.ledgerRetentionDays * 86_400;
+    // The console's timeline index is written beside every ledger write (timeline-index.ts).
+    const timeline = createTimelineIndex(redis, prefix, retentionSeconds);
+    const ledger = withTimelineIndex(createLedger(redis, prefix, retentionSeconds), timeline);
     const optOuts = createOptOutStore(redis, prefix);
     const senderState = createSenderState(redis, prefix, queues.byName.delivery, log, metrics);
     const templateHolds = createTemplateHolds(redis, prefix);
@@ -255,9 +259,24 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         preview: (resource) => previewResource(mapping, resource, fhir, clock.now()),
         communicationUrl: (id) => `${fhirBaseUrl}/Communication/${id}`,
       },
+      console: {
+        ledger,
+        timeline,
+        rules: mapping.rules.map((r) => ({ id: r.id, ...(r.message !== undefined ? { templateName: r.message.template.name } : {}) })),
+        sources: Object.keys(sources),
+        adminToken: config.admin.token,
+        publicUrl: config.http.publicUrl,
+      },
       probe,
       refreshGauges,
     });
+    // Records written before the timeline index existed: indexed once, in the background.
+    timeline.backfill(ledger).then(
+      (added) => {
+        if (added > 0) log.info({ event: "timeline-backfilled", added }, "indexed earlier notifications for the console timeline");
+      },
+      (err: Error) => log.warn({ err: { message: err.message } }, "could not index earlier notifications for the console timeline"),
+    );
     // Bull Board under /admin/queues, behind the same admin auth as the rest of /admin/*.
     const board = await queueDashboardRoute({ queues, basePath: "/admin/queues", readOnly: true, log });
     if (board !== undefined) mountApart(app, "/admin/queues", board, log);

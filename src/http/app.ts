@@ -8,6 +8,7 @@ import { fhirHooksRoute } from "./routes/fhir-hooks.route.js";
 import { whatsappWebhookRoute } from "./routes/whatsapp-webhook.route.js";
 import { healthRoute, type ReadinessProbe } from "./routes/health.route.js";
 import { adminRoute, type AdminDeps } from "./routes/admin.route.js";
+import { consoleRoute, type ConsoleDeps } from "../console/console.route.js";
 import type { Intake } from "../intake/accept.js";
 import type { WebhookIntake } from "../delivery/webhook-intake.js";
 import type { Clock } from "../shared/clock.js";
@@ -28,6 +29,8 @@ export interface AppDeps {
   webhookBodyLimitBytes: number;
   /** The embedded sandbox FHIR server, when no FHIR_BASE_URL is configured. */
   sandbox?: Hono;
+  /** The web console at /console, behind the same rule as /admin (its guard is in src/console). */
+  console?: ConsoleDeps;
 }
 
 /** Production and tests build the same app from the same dependencies (house style rule 1). */
@@ -39,6 +42,7 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
   app.route("/", healthRoute({ probe: deps.probe, metrics: deps.metrics, refreshGauges: deps.refreshGauges }));
   app.use("/admin/*", adminAuth(deps.adminToken));
   app.route("/admin", adminRoute(deps.admin, deps.bodyLimitBytes));
+  if (deps.console !== undefined) app.route("/console", consoleRoute(deps.console));
   if (deps.sandbox !== undefined) mountApart(app, "/sandbox/fhir", deps.sandbox, deps.log);
   app.notFound(() => {
     throw new AppError("not-found", "no such route");

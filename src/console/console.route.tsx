@@ -1,0 +1,95 @@
+import { Hono } from "hono";
+import { setCookie } from "hono/cookie";
+import type { AppEnv } from "../http/app-env.js";
+import type { Ledger, LedgerRecord } from "../delivery/ledger.js";
+import type { TimelineIndex } from "../delivery/timeline-index.js";
+import { consoleGuard, sameOriginOnly, sessionCookie, sessionValue } from "./guard.js";
+import { Problem } from "./layout.js";
+import { LoginPage } from "./login.js";
+import { consoleCss } from "./style.js";
+import { decodeCursor, filterOf, pageSize, timelineQuery, TimelinePageView } from "./timeline.js";
+
+export interface ConsoleRule {
+  id: string;
+  templateName?: string;
+}
+
+export interface ConsoleDeps {
+  ledger: Pick<Ledger, "get">;
+  timeline: Pick<TimelineIndex, "page" | "counts" | "observe" | "remove">;
+  rules: readonly ConsoleRule[];
+  sources: readonly string[];
+  adminToken: string | undefined;
+  /** config.http.publicUrl: the Origin a browser sends when the service sits behind a proxy. */
+  publicUrl: string | undefined;
+}
+
+/**
+ * Every console response: no script may run, styles and forms only from this origin, never framed.
+ * The pages work without JavaScript (confirm steps are pages of their own).
+ */
+const csp = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/**
+ * The web console for reviewers and integration engineers: server-rendered HTML (Hono JSX), GET
+ * forms for filters, POST for actions. It shows only what the ledger and the queues hold: ids,
+ * codes and fixed wording, never a clinical field.
+ */
+export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use(async (c, next) => {
+    await next();
+    c.header("content-security-policy", csp);
+    c.header("x-content-type-options", "nosniff");
+    c.header("referrer-policy", "same-origin");
+    c.header("cache-control", "no-store");
+  });
+  app.get("/console.css", (c) => c.body(consoleCss, 200, { "content-type": "text/css; charset=utf-8" }));
+  app.get("/login", (c) => c.html(<LoginPage />));
+  app.post("/login", sameOriginOnly(deps.publicUrl), async (c) => {
+    const token = deps.adminToken;
+    if (token === undefined) return c.redirect("/console", 303);
+    const form = await c.req.parseBody();
+    const given = typeof form.token === "string" ? form.token : "";
+    if (sessionValue(given) !== sessionValue(token)) return c.html(<LoginPage failed />, 401);
+    setCookie(c, sessionCookie, sessionValue(token), { httpOnly: true, sameSite: "Strict", path: "/console", secure: new URL(c.req.url).protocol === "https:" });
+    return c.redirect("/console", 303);
+  });
+  app.use(consoleGuard(deps.adminToken));
+  app.use(sameOriginOnly(deps.publicUrl));
+
+  app.get("/", async (c) => {
+    const parsed = timelineQuery.safeParse(c.req.query());
+    const cursor = parsed.success ? decodeCursor(parsed.data.after) : "invalid";
+    if (!parsed.success || cursor === "invalid") {
+      const field = parsed.success ? "after" : String(parsed.error.issues[0]?.path[0] ?? "query");
+      return c.html(<Problem title="Timeline" message={`The filter "${field}" is not valid. Pick values from the form.`} />, 400);
+    }
+    const filter = filterOf(parsed.data);
+    const [counts, page] = await Promise.all([deps.timeline.counts(filter), deps.timeline.page(filter, cursor, pageSize)]);
+    const records = await readAndHeal(deps, page.ids);
+    return c.html(<TimelinePageView view={{ query: parsed.data, counts, page, records, rules: deps.rules, sources: deps.sources }} />);
+  });
+  return app;
+}
+
+/**
+ * The page's records from the ledger (the truth), and the index put right where it lags: a record
+ * whose retention ended leaves the index, a state the index missed (a crash between the ledger
+ * write and the index write) moves it on.
+ */
+async function readAndHeal(deps: Pick<ConsoleDeps, "ledger" | "timeline">, ids: readonly string[]): Promise<LedgerRecord[]> {
+  const records = await Promise.all(ids.map((id) => deps.ledger.get(id)));
+  const found: LedgerRecord[] = [];
+  await Promise.all(
+    records.map(async (r, i) => {
+      if (r === undefined) return deps.timeline.remove(ids[i]!);
+      found.push(r);
+      return deps.timeline.observe(r.deliveryId, r.state);
+    }),
+  );
+  const order = new Map(ids.map((id, i) => [id, i]));
+  return found.sort((a, b) => order.get(a.deliveryId)! - order.get(b.deliveryId)!);
+}
+
+
