@@ -1,6 +1,6 @@
 import fhirpath from "fhirpath";
 import type { TriggerType } from "../intake/resource-event.js";
-import { isAllowedPath, isAllowedValuePath, type ConditionKind } from "./logic-fields.js";
+import { isAllowedPath, isAllowedValuePath, readsPolymorphicExtensionValue, type ConditionKind } from "./logic-fields.js";
 
 /** Thrown with a field-level message; the loader prefixes file and line. Never contains resource data. */
 export class FhirPathRejected extends Error {
@@ -47,6 +47,11 @@ export function checkFhirPath(expression: string, resourceType: TriggerType, kin
     throw new FhirPathRejected("invalid FHIRPath syntax");
   }
   const check = (place: Place): void => {
+    if (!place.previous && readsPolymorphicExtensionValue(resourceType, place.path)) {
+      throw new FhirPathRejected(
+        `${resourceType}.extension.value can hold free text (valueString, valueMarkdown, a CodeableConcept's text): read a typed value instead (valueBoolean, valueCode, valueDateTime, valueCoding.code)`,
+      );
+    }
     if (!isAllowedPath(resourceType, kind, place.path, place.previous)) {
       const where = place.previous ? `%previous.${place.path}` : `${resourceType}.${place.path}`;
       throw new FhirPathRejected(

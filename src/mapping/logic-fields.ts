@@ -33,8 +33,9 @@ const fields: Record<TriggerType, FieldSet> = {
       ref("subject"),
       ref("dispenseRequest.performer"),
       // Sites that flag "ready" with a local extension (prescriptionReadySignal: MedicationRequest-extension).
+      // Typed values only: the polymorphic `extension.value` also returns valueString/valueMarkdown
+      // (a pharmacist's free text) and would carry it into a trigger or a stored distinctBy value.
       "extension.url",
-      "extension.value",
       "extension.valueCode",
       "extension.valueBoolean",
       "extension.valueDateTime",
@@ -71,4 +72,13 @@ export function isAllowedPath(resourceType: TriggerType, kind: ConditionKind, pa
 /** A distinctBy result must be a whole allowed element, not an intermediate node holding denied children. */
 export function isAllowedValuePath(resourceType: TriggerType, path: string): boolean {
   return fields[resourceType].logic.some((a) => path === a || path.startsWith(`${a}.`));
+}
+
+/**
+ * `extension.value` (or anything under it) on a type whose rules may read extensions: FHIRPath
+ * returns whatever value[x] the extension has, free text included, so it is refused with its own
+ * explanation rather than the generic "forbidden field".
+ */
+export function readsPolymorphicExtensionValue(resourceType: TriggerType, path: string): boolean {
+  return fields[resourceType].logic.includes("extension.url") && (path === "extension.value" || path.startsWith("extension.value."));
 }

@@ -159,6 +159,53 @@ describe("loadMappingSet", () => {
     expect(loadError({ "r.yaml": rule })).toBe("r.yaml:11: buttons[1].reply: reply actions are CONFIRM or RESCHEDULE: the only answers the WhatsApp webhook understands");
   });
 
+  describe("MedicationRequest extension values", () => {
+    // A pharmacy system that flags "ready" with a local extension, as prescription-ready-extension does.
+    const readyUrl = "https://fhir-notify.dev/fhir/StructureDefinition/ready-for-pickup";
+    const orderRule = (when: string, distinctBy = "[id]"): string =>
+      [
+        "id: order-ready-local",
+        "resourceType: MedicationRequest",
+        "signal: MedicationRequest-extension",
+        "trigger:",
+        "  when:",
+        "    - status = 'active'",
+        `    - "${when}"`,
+        "template: pharmacy_pickup_ready_v1",
+        "category: notification",
+        "send: now",
+        `distinctBy: ${distinctBy}`,
+        "slots: [patientFirstName, pharmacyName, pharmacyHours]",
+        "",
+      ].join("\n");
+    const polymorphic =
+      "MedicationRequest.extension.value can hold free text (valueString, valueMarkdown, a CodeableConcept's text): read a typed value instead (valueBoolean, valueCode, valueDateTime, valueCoding.code)";
+
+    it.each([
+      ["the polymorphic value in a where()", `extension.where(url = '${readyUrl}' and value = true).exists()`],
+      ["a free-text value after a where()", `extension.where(url = '${readyUrl}').value.contains('HIV').not()`],
+      ["a sub-path of the polymorphic value", `extension.where(url = '${readyUrl}').value.text.empty()`],
+      ["the value through the extension() function", `extension('${readyUrl}').value = true`],
+    ])("rejects a trigger that reads %s", (_label, when) => {
+      expect(loadError({ "r.yaml": orderRule(when) })).toBe(`r.yaml:7: trigger.when[1]: ${polymorphic}`);
+    });
+
+    it("rejects a free-text extension value as a trigger or in distinctBy, naming the typed alternatives", () => {
+      expect(loadError({ "r.yaml": orderRule(`extension.where(url = '${readyUrl}').valueString.exists()`) })).toMatch(
+        /^r\.yaml:7: trigger\.when\[1\]: forbidden field 'MedicationRequest\.extension\.valueString': conditions may read LOGIC fields only/,
+      );
+      expect(loadError({ "r.yaml": orderRule(`extension.url = '${readyUrl}'`, `[id, "extension.where(url = '${readyUrl}').value"]`) })).toBe(
+        `r.yaml:11: distinctBy[1]: ${polymorphic}`,
+      );
+    });
+
+    it("accepts the typed boolean the shipped rule reads", () => {
+      const set = loadMappingSet(ruleFolder({ "r.yaml": orderRule(`extension.where(url = '${readyUrl}' and valueBoolean = true).exists()`) }));
+      const ready = { resourceType: "MedicationRequest", id: "mr-1", status: "active", intent: "order", subject: { reference: "Patient/p" }, extension: [{ url: readyUrl, valueBoolean: true }] } as FhirResource;
+      expect(set.rules[0]?.when[1]?.evaluate(ready, undefined, new Date())).toEqual([true]);
+    });
+  });
+
   it("reports invalid YAML with its line", () => {
     expect(loadError({ "r.yaml": "id: x\nslots: [a, b\n" })).toMatch(/^r\.yaml:\d+: invalid YAML/);
   });
