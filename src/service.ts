@@ -16,6 +16,7 @@ import type { FhirPort } from "./fhir/fhir.port.js";
 import { createSandboxFhir, type SandboxFhir } from "./sandbox/sandbox-fhir.js";
 import { createQueues, type Queues } from "./delivery/queues.js";
 import { createLedger } from "./delivery/ledger.js";
+import { createUnknownOutcomes } from "./delivery/unknown-outcomes.js";
 import { createScheduler } from "./delivery/schedule.js";
 import { sendMessage } from "./delivery/send.worker.js";
 import { createOptOutStore } from "./delivery/opt-out.js";
@@ -183,7 +184,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const optOuts = createOptOutStore(redis, prefix);
     const senderState = createSenderState(redis, prefix, queues.byName.delivery, log, metrics);
     const templateHolds = createTemplateHolds(redis, prefix);
-    const statusUpdates = createStatusUpdates({ ledger, queues, log, metrics, identities: optOuts });
+    const unknownOutcomes = createUnknownOutcomes(redis, prefix);
+    const statusUpdates = createStatusUpdates({ ledger, queues, unknownOutcomes, log, metrics, identities: optOuts });
     const deadLetters = createDeadLetters({ queues, ledger, senderState, log });
     const gaps = createGapTracker(redis, prefix);
     const intake = createIntake({ sources, queues, gaps, metrics, log });
@@ -231,12 +233,15 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         if (halted.halted) reasons.push(`whatsapp sender halted (code ${String(halted.code ?? "none")})`);
         reasons.push(...(await queueHealth.degradations(config.ops.oldestWaitingDegradedSeconds)));
         reasons.push(...(await subscriptionHealth.degradations()));
+        const unknown = await unknownOutcomes.pending();
+        if (unknown > config.ops.unknownOutcomesDegraded) reasons.push(`${unknown} send(s) with an unknown outcome (limit ${config.ops.unknownOutcomesDegraded})`);
         return reasons;
       },
     };
     const refreshGauges = async () => {
       // Halts are set by whichever process saw the error; every process reports the shared state.
       metrics.senderPaused.set((await senderState.status()).halted ? 1 : 0);
+      metrics.unknownOutcomesPending.set(await unknownOutcomes.pending());
       await Promise.all([queueHealth.snapshot(), subscriptionHealth.check()]);
     };
 
@@ -255,6 +260,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         ledger,
         deadLetters,
         senderState,
+        unknownOutcomes,
         outbox,
         preview: (resource) => previewResource(mapping, resource, fhir, clock.now()),
         communicationUrl: (id) => `${fhirBaseUrl}/Communication/${id}`,
@@ -364,6 +370,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           quietHours: config.delivery.quietHours,
           reminderNotAfter: config.delivery.reminderNotAfter,
           unknownOutcomeWindowMs: config.delivery.unknownOutcomeWindowMinutes * 60_000,
+          unknownOutcomes,
           expiryBufferMinutes: config.delivery.expiryBufferMinutes,
           replayParked: (parked) => statusUpdates.replayParked(parked),
           clock,

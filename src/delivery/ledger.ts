@@ -15,12 +15,14 @@ export type DeliveryFields = Omit<DeliveryRecord, "state" | "history" | "sentAt"
   throttled?: number;
   /** Attempts deferred because the FHIR server could not be read (they use no retry attempt). */
   fhirWaits?: number;
+  /** The send attempt (1-based) that set inFlightSince: an unknown outcome names it. */
+  inFlightAttempt?: number;
 };
 
 /** What files a delivery in its pending set: the server key (older records: the source), rule and resource. */
 export type PendingOwner = Pick<DeliveryFields, "deliveryId" | "source" | "server" | "ruleId" | "resourceRef">;
 
-export type LedgerRecord = DeliveryRecord & Pick<DeliveryFields, "distinctBy" | "inFlightSince" | "deadLettered" | "throttled" | "fhirWaits">;
+export type LedgerRecord = DeliveryRecord & Pick<DeliveryFields, "distinctBy" | "inFlightSince" | "inFlightAttempt" | "deadLettered" | "throttled" | "fhirWaits">;
 
 /** Append-only status log per delivery plus a few set fields; the current state is a fold of the log. */
 export interface Ledger {
@@ -29,6 +31,13 @@ export interface Ledger {
   get(deliveryId: string): Promise<LedgerRecord | undefined>;
   set(deliveryId: string, fields: Partial<DeliveryFields>): Promise<void>;
   clear(deliveryId: string, field: keyof DeliveryFields): Promise<void>;
+  /**
+   * Right before a send: set `fields` (with the new inFlightSince) only if the in-flight mark is
+   * still the one this attempt read (`expectedInFlightSince`, undefined: none) and no event at all
+   * was recorded for the delivery (no status webhook, acceptance, not-done or expiry), in one
+   * script. False: something decided the delivery meanwhile, so this attempt must not send.
+   */
+  claimSend(deliveryId: string, expectedInFlightSince: string | undefined, fields: Partial<DeliveryFields>): Promise<boolean>;
   /** Idempotent: the same (state, at, code) twice is one event. Returns whether it was new. */
   append(deliveryId: string, event: StatusEvent): Promise<boolean>;
   indexWamid(wamid: string, deliveryId: string): Promise<void>;
@@ -135,6 +144,19 @@ end
 redis.call('HDEL', KEYS[1], 'inFlightSince')
 return {isNew, redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1), firstSet}`;
 
+// KEYS: record hash, events. ARGV: the expected inFlightSince (JSON-encoded; "" for none), then
+// field/value pairs. A status webhook drops inFlightSince and appends an event, so either check
+// alone would catch it; both keep the rule plain: nothing recorded since this attempt read it.
+const claimScript = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local current = redis.call('HGET', KEYS[1], 'inFlightSince')
+if ARGV[1] == '' then
+  if current then return 0 end
+elseif current ~= ARGV[1] then return 0 end
+if redis.call('LLEN', KEYS[2]) > 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+return 1`;
+
 // KEYS: record hash, events. One script so a read never falls between the two halves of a write.
 const readScript = `return {redis.call('HGETALL', KEYS[1]), redis.call('LRANGE', KEYS[2], 0, -1)}`;
 
@@ -143,6 +165,7 @@ const runRead = luaScript(readScript);
 const runAppend = luaScript(appendScript);
 const runAccept = luaScript(acceptScript);
 const runStatus = luaScript(statusScript);
+const runClaim = luaScript(claimScript);
 
 /** After these nothing is left to expire. */
 const settles = new Set<StatusEvent["state"]>(["delivered", "read", "failed"]);
@@ -193,6 +216,12 @@ export function createLedger(redis: Redis, prefix: string, retentionSeconds = 35
     },
     async clear(deliveryId, field) {
       await redis.hdel(key(deliveryId), field);
+    },
+    async claimSend(deliveryId, expectedInFlightSince, fields) {
+      const encoded = Object.entries(encode(fields)).flat();
+      if (encoded.length === 0) throw new Error("claimSend needs at least one field to set");
+      const expected = expectedInFlightSince === undefined ? "" : JSON.stringify(expectedInFlightSince);
+      return (await runClaim(redis, [key(deliveryId), eventsKey(deliveryId)], [expected, ...encoded])) === 1;
     },
     async append(deliveryId, event) {
       const added = await runAppend(redis, [eventsKey(deliveryId), eventKeysKey(deliveryId), key(deliveryId)], [eventKeyOf(event), JSON.stringify(event), retentionSeconds]);

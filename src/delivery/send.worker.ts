@@ -17,6 +17,7 @@ import { reminderDeadline } from "./delivery.config.js";
 import type { SenderState } from "./sender-state.js";
 import { holdWaits, type TemplateHolds } from "./template-holds.js";
 import type { MessagingBudget } from "./messaging-budget.js";
+import type { UnknownOutcomes } from "./unknown-outcomes.js";
 import { SendError, type WhatsAppSender } from "./whatsapp/whatsapp.port.js";
 import { retryAfterMsFor } from "./whatsapp/status.map.js";
 
@@ -37,7 +38,10 @@ export interface SendWorkerDeps {
   quietHours: { enabled: boolean; start: string; end: string };
   /** A reminder is not sent after (start − minutesBeforeStart); default: not once the appointment started. */
   reminderNotAfter?: { minutesBeforeStart: number };
+  /** How long an unknown outcome waits for a status webhook before the message is sent again. */
   unknownOutcomeWindowMs: number;
+  /** Sends in doubt, listed for operators and counted for /readyz. */
+  unknownOutcomes: Pick<UnknownOutcomes, "open" | "resolve">;
   /** A message not reported delivered within its template TTL plus this is expired. */
   expiryBufferMinutes: number;
   /** Statuses that overtook the send response were parked; replay them now that the wamid is known. */
@@ -73,9 +77,24 @@ export function sendMessage(deps: SendWorkerDeps) {
 
   const audit = (deliveryId: string, step: string) => queues.enqueue("write-communication", { deliveryId }, { jobId: auditJobId(deliveryId, step) });
 
+  /** A send may have reached Meta: list it, count it and log it once per attempt in doubt. */
+  async function openUnknown(deliveryId: string, since: string, attempt: number, cause: "after-send" | "crash", log: Logger): Promise<void> {
+    if (!(await deps.unknownOutcomes.open({ deliveryId, since, attempt }))) return;
+    metrics.unknownOutcomes.inc({ event: "opened" });
+    log.warn({ event: "unknown-outcome", since, attempt, cause }, "send outcome unknown; waiting for a status webhook");
+  }
+
+  /** The doubt is over (`event` says how); drop the entry when it is still listed. */
+  async function closeUnknown(deliveryId: string, event: "decided" | "resent", log: Logger): Promise<void> {
+    if (!(await deps.unknownOutcomes.resolve(deliveryId))) return;
+    metrics.unknownOutcomes.inc({ event });
+    log.info({ event: `unknown-outcome-${event}` }, event === "resent" ? "no status webhook within the unknown-outcome window; sending again" : "unknown send outcome decided");
+  }
+
   async function notDone(record: LedgerRecord, reason: NotDoneReason, detail: string, code?: number): Promise<string> {
     await ledger.set(record.deliveryId, { reason, reasonDetail: detail, ...(code !== undefined ? { vendorCode: code } : {}) });
     await ledger.clear(record.deliveryId, "inFlightSince");
+    if (record.inFlightSince !== undefined) await closeUnknown(record.deliveryId, "decided", deps.log.child({ deliveryId: record.deliveryId }));
     await ledger.append(record.deliveryId, { state: "not-done", at: clock.now().toISOString(), ...(code !== undefined ? { code } : {}) });
     await ledger.settle(record);
     await audit(record.deliveryId, "not-done");
@@ -131,23 +150,22 @@ export function sendMessage(deps: SendWorkerDeps) {
       log.warn("delivery record missing (expired or never created); nothing to send");
       return "missing";
     }
-    if (!notYet.has(record.state)) return `already ${record.state}`;
+    if (!notYet.has(record.state)) {
+      // A status webhook may have decided an attempt in doubt just before it was listed.
+      await closeUnknown(deliveryId, "decided", log);
+      return `already ${record.state}`;
+    }
     const now = clock.now();
+    // BullMQ's attemptsMade is 0 on the first run; attempts are 1-based in logs and the list.
+    const attempt = job.attemptsMade + 1;
 
-    // A previous attempt may have crashed or timed out after the request left: its outcome is
-    // unknown. Wait for a status webhook (callback data = delivery id) before deciding to resend.
+    // A previous attempt crashed or timed out after the request left: its outcome is unknown
+    // until a status webhook (which clears the mark) or the window decides. Meta sends a status
+    // for every message it accepted, so silence for the whole window means it never took this one.
     if (record.inFlightSince !== undefined) {
+      await openUnknown(deliveryId, record.inFlightSince, record.inFlightAttempt ?? job.attemptsMade, "crash", log);
       const waitedMs = now.getTime() - Date.parse(record.inFlightSince);
       if (waitedMs < deps.unknownOutcomeWindowMs) return later(job, token, new Date(Date.parse(record.inFlightSince) + deps.unknownOutcomeWindowMs));
-      if (record.category !== "reminder") {
-        // Pickup and portal notices: a duplicate is worse than silence; the audit says "unknown".
-        await ledger.append(deliveryId, { state: "unknown", at: now.toISOString() });
-        await ledger.clear(deliveryId, "inFlightSince");
-        await audit(deliveryId, "unknown");
-        return "unknown outcome";
-      }
-      // Reminders: one more try is acceptable (a duplicate reminder beats none).
-      log.warn("send outcome unknown after the reconcile window; reminder is sent again");
     }
 
     const halted = await deps.senderState.status();
@@ -224,11 +242,16 @@ export function sendMessage(deps: SendWorkerDeps) {
     }
     if (!gate.ok) return later(job, token, new Date(now.getTime() + gate.retryAfterMs));
 
-    // Independent round trips run together: this worker is bound by per-command overhead.
-    await Promise.all([
-      ledger.set(deliveryId, { ...recipient, recipientHash: phoneHash, inFlightSince: now.toISOString(), renderedText: prepared.renderedText }),
-      deps.optOuts.rememberRecipient(phoneHash, prepared.patientRef),
-    ]);
+    // Independent round trips run together: this worker is bound by per-command overhead. The
+    // claim is the resend's idempotency check: it sets the new in-flight mark only while the one
+    // this attempt read is still there and nothing (no status webhook) was recorded meanwhile.
+    const inFlight = { ...recipient, recipientHash: phoneHash, inFlightSince: now.toISOString(), inFlightAttempt: attempt, renderedText: prepared.renderedText };
+    const [claimed] = await Promise.all([ledger.claimSend(deliveryId, record.inFlightSince, inFlight), deps.optOuts.rememberRecipient(phoneHash, prepared.patientRef)]);
+    if (!claimed) {
+      await closeUnknown(deliveryId, "decided", log);
+      return "decided meanwhile";
+    }
+    if (record.inFlightSince !== undefined) await closeUnknown(deliveryId, "resent", log);
     const started = performance.now();
     try {
       const result = await deps.sender.sendTemplate(prepared.message);
@@ -243,7 +266,7 @@ export function sendMessage(deps: SendWorkerDeps) {
       );
       await Promise.all([audit(deliveryId, "accepted"), parked.length > 0 ? deps.replayParked(parked) : undefined]);
       metrics.messages.inc({ template: record.templateName, state: "accepted" });
-      log.info({ messageStatus: result.messageStatus, attempt: job.attemptsMade + 1 }, "message accepted by WhatsApp");
+      log.info({ messageStatus: result.messageStatus, attempt }, "message accepted by WhatsApp");
       return "accepted";
     } catch (err) {
       metrics.outboundLatency.observe({ peer: "whatsapp", op: "send" }, (performance.now() - started) / 1000);
@@ -266,7 +289,8 @@ export function sendMessage(deps: SendWorkerDeps) {
         case "transient":
           // After the request left, the message may have gone out: keep inFlightSince so the next
           // attempt waits for a status webhook instead of resending blindly.
-          if (err.extra.phase !== "after_send") await ledger.clear(deliveryId, "inFlightSince");
+          if (err.extra.phase === "after_send") await openUnknown(deliveryId, now.toISOString(), attempt, "after-send", log);
+          else await ledger.clear(deliveryId, "inFlightSince");
           throw err;
         case "halt-sender":
           await ledger.clear(deliveryId, "inFlightSince");

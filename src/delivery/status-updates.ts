@@ -7,6 +7,7 @@ import type { JobData } from "./jobs.js";
 import type { Ledger } from "./ledger.js";
 import type { OptOutStore } from "./opt-out.js";
 import { consume, type Queues } from "./queues.js";
+import type { UnknownOutcomes } from "./unknown-outcomes.js";
 import { notDoneReasonFor } from "./whatsapp/status.map.js";
 
 export interface StatusUpdateDeps {
@@ -14,6 +15,8 @@ export interface StatusUpdateDeps {
   /** A status naming the recipient's business-scoped user id links it to the number we sent to. */
   identities?: Pick<OptOutStore, "link">;
   queues: Queues;
+  /** A status decides a send whose outcome was unknown: it leaves the list. */
+  unknownOutcomes: Pick<UnknownOutcomes, "resolve">;
   log: Logger;
   metrics: Metrics;
 }
@@ -90,6 +93,11 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
     }
     const { record } = applied;
     if (applied.isNew) deps.metrics.messages.inc({ template: record.templateName, state: data.status });
+    // Any status says Meta took the message: a send in doubt is decided, and never resent.
+    if (applied.isNew && (await deps.unknownOutcomes.resolve(record.deliveryId))) {
+      deps.metrics.unknownOutcomes.inc({ event: "decided" });
+      deps.log.info({ event: "unknown-outcome-decided", deliveryId: record.deliveryId, status: data.status }, "unknown send outcome decided by a status webhook");
+    }
     if (applied.firstSet && data.pricing !== undefined) countPrice(record.templateName, data.pricing, record.deliveryId);
     // From now on a STOP under either identity counts for both, and reaches this patient.
     if (applied.isNew && data.userHash !== undefined && record.recipientHash !== undefined) await deps.identities?.link(data.userHash, record.recipientHash, record.patientRef);

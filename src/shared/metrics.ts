@@ -88,6 +88,17 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
       labelNames: ["template", "category", "billable"] as const,
       registers,
     }),
+    unknownOutcomes: new Counter({
+      name: "fhir_notify_unknown_outcomes_total",
+      help: "Sends whose outcome was unknown (the request may have reached Meta), by event: opened, decided (a status webhook or another record came first), resent (no status within delivery.unknownOutcomeWindowMinutes)",
+      labelNames: ["event"] as const,
+      registers,
+    }),
+    unknownOutcomesPending: new Gauge({
+      name: "fhir_notify_unknown_outcomes_pending",
+      help: "Sends whose outcome is still unknown, waiting for a status webhook or the end of the unknown-outcome window (GET /admin/unknown-outcomes lists them)",
+      registers,
+    }),
     senderPaused: new Gauge({ name: "fhir_notify_sender_paused", help: "1 while the WhatsApp sender is halted", registers }),
     queueDepth: new Gauge({
       name: "fhir_notify_queue_jobs",

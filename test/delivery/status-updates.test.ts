@@ -3,6 +3,7 @@ import { createLedger } from "../../src/delivery/ledger.js";
 import { confirmationFields } from "../fixtures/delivery-record.js";
 import type { Queues } from "../../src/delivery/queues.js";
 import { createStatusUpdates } from "../../src/delivery/status-updates.js";
+import { createUnknownOutcomes } from "../../src/delivery/unknown-outcomes.js";
 import { createWebhookIntake } from "../../src/delivery/webhook-intake.js";
 import { createTemplateGovernance } from "../../src/delivery/template-governance.js";
 import { createTemplateHolds } from "../../src/delivery/template-holds.js";
@@ -18,7 +19,7 @@ const ts = Date.parse("2026-11-25T10:00:00Z") / 1000;
 function setup() {
   const { redis, prefix, queues } = ownedQueues();
   const ledger = createLedger(redis, prefix);
-  const deps = { ledger, queues, log: createLogger("silent"), metrics: createMetrics({ defaultMetrics: false }) };
+  const deps = { ledger, queues, unknownOutcomes: createUnknownOutcomes(redis, prefix), log: createLogger("silent"), metrics: createMetrics({ defaultMetrics: false }) };
   const governance = createTemplateGovernance({ holds: createTemplateHolds(redis, prefix), knownTemplates: new Set(), metrics: deps.metrics, log: deps.log });
   return { queues, ledger, deps, governance, updates: createStatusUpdates(deps) };
 }
@@ -73,6 +74,22 @@ describe("status webhooks applied to the ledger", () => {
     // One audit write per step reached: read, then delivered under it; the duplicate read and the
     // late sent add none.
     expect(await auditJobIds(queues)).toEqual([`audit_${deliveryId}_read-sdr`, `audit_${deliveryId}_read-sr`]);
+  });
+
+  it("decides a send whose outcome was unknown: the delivery leaves the list, and the metric counts it once", async () => {
+    const { ledger, deps, updates } = setup();
+    const fields = { ...delivery(6), inFlightSince: "2026-11-25T09:59:30.000Z", inFlightAttempt: 1 };
+    await ledger.create(fields);
+    await deps.unknownOutcomes.open({ deliveryId: fields.deliveryId, since: fields.inFlightSince, attempt: 1 });
+    const sent = { wamid: "wamid.HBgL6", status: "sent" as const, timestamp: new Date(ts * 1000).toISOString(), callbackData: fields.deliveryId };
+
+    expect(await updates.apply(sent)).toBe("applied");
+    expect(await updates.apply(sent)).toBe("duplicate");
+
+    expect(await ledger.get(fields.deliveryId)).toMatchObject({ state: "sent", wamid: "wamid.HBgL6" });
+    expect((await ledger.get(fields.deliveryId))?.inFlightSince).toBeUndefined();
+    expect(await deps.unknownOutcomes.list(10)).toEqual([]);
+    expect((await deps.metrics.unknownOutcomes.get()).values).toEqual([{ labels: { event: "decided" }, value: 1 }]);
   });
 
   it("finds the delivery by wamid when Meta sends no callback data, and records a failure's code", async () => {

@@ -8,11 +8,14 @@ import type { Ledger } from "../../delivery/ledger.js";
 import type { DeadLetters } from "../../delivery/dead-letter.js";
 import type { SenderState } from "../../delivery/sender-state.js";
 import type { OutboxEntry } from "../../delivery/whatsapp/dry-run.outbox.js";
+import type { UnknownOutcomes } from "../../delivery/unknown-outcomes.js";
 
 export interface AdminDeps {
   ledger: Ledger;
   deadLetters: DeadLetters;
   senderState: SenderState;
+  /** Sends whose outcome is unknown, waiting for a status webhook or the reconcile window. */
+  unknownOutcomes: Pick<UnknownOutcomes, "list" | "pending">;
   /** Present only in dry-run mode. */
   outbox: { list(): OutboxEntry[] } | undefined;
   preview(resource: FhirResource): Promise<unknown>;
@@ -78,6 +81,11 @@ export function adminRoute(deps: AdminDeps, bodyLimitBytes: number): Hono<AppEnv
         ...rest,
         ...(record.communicationId !== undefined ? { communication: deps.communicationUrl(record.communicationId) } : {}),
       });
+    })
+    .get("/unknown-outcomes", async (c) => {
+      const limit = Math.min(Math.max(Number(c.req.query("limit") ?? 100) || 100, 1), 1_000);
+      const [count, entries] = await Promise.all([deps.unknownOutcomes.pending(), deps.unknownOutcomes.list(limit)]);
+      return c.json({ count, entries });
     })
     .get("/dlq", async (c) => c.json({ entries: await deps.deadLetters.list() }))
     .post("/dlq/replay", async (c) => {

@@ -18,6 +18,11 @@ export const opsConfigSchema = z
      * server will not activate (Medplum never does): it delivers nothing, so it counts as unhealthy.
      */
     subscriptionActivationSeconds: z.number().int().min(1).default(120),
+    /**
+     * /readyz reports "degraded" when more sends than this have an unknown outcome (the request
+     * may have reached Meta; no status webhook yet): timeouts or resets are piling up.
+     */
+    unknownOutcomesDegraded: z.number().int().min(0).default(20),
     /** Queue figures are cached this long, so probes and scrapes together cost a few Redis calls. */
     queueStatsCacheMs: z.number().int().min(0).default(2_000),
   })

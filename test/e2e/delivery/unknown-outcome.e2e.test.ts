@@ -33,6 +33,7 @@ describe("a send whose outcome is unknown (whatsapp-cloud-api.md §10.4)", () =>
     const job = await kit.delayed(deliveryId, (r) => r.inFlightSince !== undefined, 60_000);
     const waiting = await kit.ledger.get(deliveryId);
     expect(waiting?.state).toBe("queued");
+    expect(((await (await kit.admin("/admin/unknown-outcomes")).json()) as { count: number }).count).toBe(1);
     expect(job.delay).toBeGreaterThan(windowMs - 60_000);
     expect(job.delay).toBeLessThanOrEqual(windowMs);
     expect(requestsTo(kit.graph, phone)).toHaveLength(1);
@@ -44,6 +45,8 @@ describe("a send whose outcome is unknown (whatsapp-cloud-api.md §10.4)", () =>
     const settled = await kit.until(deliveryId, "the status applied", (r) => r.state === "sent");
     expect(settled.wamid).toBe(wamid);
     expect(settled.inFlightSince).toBeUndefined();
+    // The status decided it: no longer listed.
+    await waitFor("the unknown outcome decided", async () => ((await (await kit.admin("/admin/unknown-outcomes")).json()) as { count: number }).count === 0);
 
     await job.promote();
     await waitFor("the send job completed", async () => (await job.getState()) === "completed");
@@ -53,27 +56,40 @@ describe("a send whose outcome is unknown (whatsapp-cloud-api.md §10.4)", () =>
     expect(communication.identifier?.some((i) => i.value === wamid)).toBe(true);
   });
 
-  it("marks a notification unknown, without resending, when no webhook comes within the window", async () => {
+  it("lists the send in doubt, then sends the notification again when no webhook comes within the window", async () => {
     const clock = manualClock(new Date());
-    const kit = await startDeliveryService({ clock });
+    const kit = await startDeliveryService({ clock, config: { ops: { unknownOutcomesDegraded: 0 } } });
     const phone = "+12025550162";
-    kit.graph.inject(phone, { kind: "reset" }, 1);
+    // A 2xx without a message id: the outcome is unknown to us, and the fake recorded nothing (Meta
+    // sent nothing, so no status webhook will come).
+    kit.graph.inject(phone, { kind: "bare-status", httpStatus: 200 }, 1);
     const patientId = await kit.addPatient(phone);
     const appt = await kit.book(patientId, startIn(30, clock.now()));
     const { deliveryId } = await kit.delivery("appointment-booked", appt.id);
     const job = await kit.delayed(deliveryId, (r) => r.inFlightSince !== undefined, 60_000);
+    const inFlight = (await kit.ledger.get(deliveryId))!.inFlightSince!;
+
+    // Visible while it waits: listed for replay (ids and times only) and a /readyz reason.
+    const listed = (await (await kit.admin("/admin/unknown-outcomes")).json()) as { count: number; entries: unknown[] };
+    expect(listed).toEqual({ count: 1, entries: [{ deliveryId, since: inFlight, attempt: 1 }] });
+    const ready = (await (await kit.admin("/readyz")).json()) as { status: string; reasons: string[] };
+    expect(ready.status).toBe("degraded");
+    expect(ready.reasons).toContain("1 send(s) with an unknown outcome (limit 0)");
+    expect(kit.service.logs.lines.some((l) => l.includes('"event":"unknown-outcome"') && l.includes(deliveryId))).toBe(true);
 
     clock.advance(windowMs + 1_000);
     await job.promote();
-    // The worker records `unknown` before it drops the in-flight mark (a crash between the two must
-    // not look like a send that never left), so wait for both rather than read between them.
-    const record = await kit.until(deliveryId, "the outcome recorded as unknown and the in-flight mark dropped", (r) => r.state === "unknown" && r.inFlightSince === undefined);
-    expect(record.state).toBe("unknown");
-    expect(requestsTo(kit.graph, phone)).toHaveLength(1);
-    await kit.communication(deliveryId, (c) => c.status === "unknown");
+    const record = await kit.until(deliveryId, "the message accepted on the resend", (r) => r.state === "accepted");
+    expect(record.inFlightSince).toBeUndefined();
+    expect(requestsTo(kit.graph, phone)).toEqual([200, 200]);
+    expect(kit.graph.sentTo(phone)).toBe(1);
+    expect(await (await kit.admin("/admin/unknown-outcomes")).json()).toEqual({ count: 0, entries: [] });
+    const metrics = await (await kit.admin("/metrics")).text();
+    expect(metrics).toContain('fhir_notify_unknown_outcomes_total{event="opened"} 1');
+    expect(metrics).toContain('fhir_notify_unknown_outcomes_total{event="resent"} 1');
   });
 
-  it("sends a reminder once more when no webhook comes within the window (a duplicate beats none)", async () => {
+  it("sends a reminder again when no webhook comes within the window, like any message", async () => {
     const clock = manualClock(new Date());
     const kit = await startDeliveryService({ clock });
     const phone = "+12025550163";
