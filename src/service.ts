@@ -272,6 +272,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         sources: Object.keys(sources),
         adminToken: config.admin.token,
         publicUrl: config.http.publicUrl,
+        communicationUrl: (id) => `${fhirBaseUrl}/Communication/${id}`,
       },
       probe,
       refreshGauges,

@@ -6,6 +6,7 @@ import type { TimelineIndex } from "../delivery/timeline-index.js";
 import { consoleGuard, sameOriginOnly, sessionCookie, sessionValue } from "./guard.js";
 import { Problem } from "./layout.js";
 import { LoginPage } from "./login.js";
+import { NotificationPage } from "./notification.js";
 import { consoleCss } from "./style.js";
 import { decodeCursor, filterOf, pageSize, timelineQuery, TimelinePageView } from "./timeline.js";
 
@@ -20,6 +21,8 @@ export interface ConsoleDeps {
   rules: readonly ConsoleRule[];
   sources: readonly string[];
   adminToken: string | undefined;
+  /** Absolute URL of a Communication on the FHIR server. */
+  communicationUrl(id: string): string;
   /** config.http.publicUrl: the Origin a browser sends when the service sits behind a proxy. */
   publicUrl: string | undefined;
 }
@@ -69,6 +72,12 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
     const [counts, page] = await Promise.all([deps.timeline.counts(filter), deps.timeline.page(filter, cursor, pageSize)]);
     const records = await readAndHeal(deps, page.ids);
     return c.html(<TimelinePageView view={{ query: parsed.data, counts, page, records, rules: deps.rules, sources: deps.sources }} />);
+  });
+  app.get("/notifications/:id", async (c) => {
+    const record = await deps.ledger.get(c.req.param("id"));
+    if (record === undefined) return c.html(<Problem title="Notification" message="No notification with this id: it never existed or its retention ended." />, 404);
+    await deps.timeline.observe(record.deliveryId, record.state);
+    return c.html(<NotificationPage record={record} communicationUrl={record.communicationId !== undefined ? deps.communicationUrl(record.communicationId) : undefined} />);
   });
   return app;
 }

@@ -25,6 +25,7 @@ export function consoleWorld(overrides: Partial<ConsoleDeps> = {}) {
     sources: ["ehr"],
     adminToken: undefined,
     publicUrl: undefined,
+    communicationUrl: (id) => `https://fhir.example.org/fhir/Communication/${id}`,
     ...overrides,
   };
   const app = new Hono<AppEnv>().route("/console", consoleRoute(deps));
