@@ -20,6 +20,7 @@ import { createSenderState } from "../delivery/sender-state.js";
 import { createMetrics } from "../shared/metrics.js";
 import { answersPing } from "../redis/embedded-redis.js";
 import { inlineFhir } from "./inline-fhir.js";
+import { templatesCompare } from "./templates-compare.js";
 import { serve } from "../main.js";
 
 const usage = `usage: fhir-notify <command>
@@ -28,6 +29,7 @@ const usage = `usage: fhir-notify <command>
   preview <resource.json>           which rules fire for a resource and the exact message, or why none
   subscriptions sync                create/update this service's Subscriptions on the FHIR server(s)
   subscriptions list                show our Subscriptions and their server-side status
+  templates compare                 compare the templates the rules send with Meta's (exit 1 on a mismatch)
   dlq list                          show jobs in the dead-letter queue
   dlq replay [id...]                retry dead-lettered jobs (all, or the given ids) and resume a halted sender`;
 
@@ -134,6 +136,14 @@ async function run(argv: readonly string[]): Promise<void> {
     case "subscriptions list":
       // Each entry says whether the server delivers through it (`problem`: not-activated, error, off).
       return out(await listSubscriptions(fhirFor(config), { now: systemClock.now(), activationGraceMs: config.ops.subscriptionActivationSeconds * 1000 }));
+    case "templates compare": {
+      const { lines, mismatches, checked } = await templatesCompare(config).catch((err: unknown) => {
+        throw new CliError((err as Error).message);
+      });
+      for (const line of lines) out(line);
+      if (mismatches > 0) throw new CliError(`${mismatches} of ${checked} template translations differ from what Meta has`);
+      return;
+    }
     case "dlq list":
       return out(await withQueues(config, (dlq) => dlq.list()));
     case "dlq replay":

@@ -29,6 +29,7 @@ export const envVars: readonly EnvVar[] = [
   { name: "FHIR_TOKEN_URL", path: ["fhir", "auth", "tokenUrl"], type: "string", description: "Token endpoint (default: from .well-known/smart-configuration)" },
   { name: "WHATSAPP_PHONE_NUMBER_ID", path: ["whatsapp", "phoneNumberId"], type: "string", description: "Sending phone number id; with the token, switches from dry-run to the Cloud API" },
   { name: "WHATSAPP_ACCESS_TOKEN", path: ["whatsapp", "accessToken"], type: "string", description: "System user access token", secret: true },
+  { name: "WHATSAPP_BUSINESS_ACCOUNT_ID", path: ["whatsapp", "businessAccountId"], type: "string", description: "WhatsApp Business Account id that owns the templates (for `templates compare`)" },
   { name: "WHATSAPP_APP_SECRET", path: ["whatsapp", "appSecret"], type: "string", description: "App secret that signs webhooks (X-Hub-Signature-256)", secret: true },
   { name: "WHATSAPP_VERIFY_TOKEN", path: ["whatsapp", "verifyToken"], type: "string", description: "Token Meta echoes in the GET verification handshake", secret: true },
   { name: "WHATSAPP_API_BASE", path: ["whatsapp", "apiBase"], type: "string", description: "Graph API base (default https://graph.facebook.com)" },

@@ -14,6 +14,8 @@ export interface ApprovedTemplate {
   name: string;
   language: string;
   category?: string;
+  /** What GET message_templates reports (default APPROVED). Sends to a template not APPROVED fail as Meta's do. */
+  status?: string;
   components: ({ type: "BODY"; text: string } | { type: "FOOTER"; text: string } | { type: "BUTTONS"; buttons: { type: "QUICK_REPLY" | "URL"; url?: string }[] })[];
 }
 
@@ -63,6 +65,7 @@ export interface SeenRequest {
 
 export interface FakeGraphApiOptions {
   phoneNumberId?: string;
+  businessAccountId?: string;
   accessToken?: string;
   templates?: ApprovedTemplate[];
 }
@@ -71,7 +74,11 @@ export interface FakeGraphApi {
   /** Origin, e.g. http://127.0.0.1:53817 — use as apiBase. */
   url: string;
   phoneNumberId: string;
+  /** The WABA whose template list GET /{version}/{id}/message_templates serves. */
+  businessAccountId: string;
   accessToken: string;
+  /** What Meta holds (mutable: a test can pause, recategorise or remove one). */
+  templates: ApprovedTemplate[];
   /** Every accepted message, in order. */
   records: AcceptedMessage[];
   /** Every request with the status it got (0: reset or unanswered). */
@@ -114,10 +121,12 @@ const requestShape = z.looseObject({
 
 const sendPath = /^\/(v\d+\.0)\/([^/]+)\/messages$/;
 const nodePath = /^\/(v\d+\.0)\/([^/]+)$/;
+const templateListPath = /^\/(v\d+\.0)\/([^/]+)\/message_templates$/;
 const whitespaceRule = /[\n\r\t]| {5,}/;
 
 export async function startFakeGraphApi(opts: FakeGraphApiOptions = {}): Promise<FakeGraphApi> {
   const phoneNumberId = opts.phoneNumberId ?? "200000000000002";
+  const businessAccountId = opts.businessAccountId ?? "102290129340398";
   const accessToken = opts.accessToken ?? "EAAG-test-system-user-token";
   const templates = opts.templates ?? exampleTemplates();
   const records: AcceptedMessage[] = [];
@@ -163,6 +172,23 @@ export async function startFakeGraphApi(opts: FakeGraphApiOptions = {}): Promise
     requests.push(seen);
     const raw = await readBody(req);
 
+    const list = templateListPath.exec(pathname);
+    if (req.method === "GET" && list !== null) {
+      if (!authorised(req)) return metaError(res, seen, 190, 401, "Invalid OAuth access token");
+      if (list[2] !== businessAccountId) return metaError(res, seen, 100, 400, "Unsupported get request");
+      // Meta's cursor paging: `limit` per page, `paging.next` while more remain.
+      const query = new URL(req.url ?? "/", "http://fake").searchParams;
+      const limit = Math.min(Number(query.get("limit") ?? 25) || 25, 1000);
+      const after = Number(query.get("after") ?? 0) || 0;
+      const page = templates.slice(after, after + limit).map((t, i) => ({ status: "APPROVED", category: "UTILITY", ...t, id: String(5_000_000 + after + i) }));
+      const nextUrl = new URL(req.url ?? "/", `http://${req.headers.host ?? "127.0.0.1"}`);
+      nextUrl.searchParams.set("after", String(after + limit));
+      seen.status = 200;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ data: page, paging: { cursors: { before: String(after), after: String(after + limit) }, ...(after + limit < templates.length ? { next: nextUrl.toString() } : {}) } }));
+      return;
+    }
+
     const node = nodePath.exec(pathname);
     if (req.method === "GET" && node !== null) {
       if (!authorised(req)) return metaError(res, seen, 190, 401, "Invalid OAuth access token");
@@ -204,6 +230,8 @@ export async function startFakeGraphApi(opts: FakeGraphApiOptions = {}): Promise
     if (!/^\d{7,15}$/.test(to)) return metaError(res, seen, 131009, 400, "Recipient phone number is not valid");
     const template = templates.find((t) => t.name === body.template.name && t.language === body.template.language.code);
     if (template === undefined) return metaError(res, seen, 132001);
+    if (template.status === "PAUSED") return metaError(res, seen, 132015);
+    if (template.status === "DISABLED") return metaError(res, seen, 132016);
 
     const bodyText = template.components.flatMap((c) => (c.type === "BODY" ? [c.text] : []))[0] ?? "";
     const expected = new Set([...bodyText.matchAll(/\{\{(\d+)\}\}/g)].map((m) => m[1])).size;
@@ -282,7 +310,9 @@ export async function startFakeGraphApi(opts: FakeGraphApiOptions = {}): Promise
   return {
     url: `http://127.0.0.1:${port}`,
     phoneNumberId,
+    businessAccountId,
     accessToken,
+    templates,
     records,
     requests,
     inject: (toNumber, behaviour, times = Number.POSITIVE_INFINITY) => {

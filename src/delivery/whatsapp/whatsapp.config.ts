@@ -1,4 +1,5 @@
 import { z } from "zod";
+import type { TemplateCatalogConfig } from "./template-catalog.js";
 import { defaultOptInKeywords, defaultOptOutKeywords } from "./webhook.schema.js";
 
 const words = z.array(z.string().trim().min(1).max(40)).min(1).max(50);
@@ -13,6 +14,8 @@ export const whatsappConfigSchema = z
     phoneNumberId: z.string().regex(/^\d{1,32}$/, "must be the numeric phone number id").optional(),
     /** WHATSAPP_ACCESS_TOKEN: system user access token. */
     accessToken: z.string().min(1).optional(),
+    /** WHATSAPP_BUSINESS_ACCOUNT_ID: the WABA that owns the templates (`templates compare` reads them). */
+    businessAccountId: z.string().regex(/^\d{1,32}$/, "must be the numeric WhatsApp Business Account id").optional(),
     /** WHATSAPP_APP_SECRET: the app secret that signs webhooks (X-Hub-Signature-256). */
     appSecret: z.string().min(1).optional(),
     /** WHATSAPP_VERIFY_TOKEN: the token Meta echoes in the GET verification handshake. */
@@ -46,4 +49,10 @@ export function liveCredentials(
 ): { apiBase: string; graphVersion: string; phoneNumberId: string; accessToken: string; timeoutMs: number } | undefined {
   if (cfg.phoneNumberId === undefined || cfg.accessToken === undefined) return undefined;
   return { apiBase: cfg.apiBase, graphVersion: cfg.graphVersion, phoneNumberId: cfg.phoneNumberId, accessToken: cfg.accessToken, timeoutMs: cfg.timeoutMs };
+}
+
+/** What `templates compare` needs to read Meta's template list; undefined when it is not configured. */
+export function templateCatalogConfig(cfg: WhatsAppConfig): TemplateCatalogConfig | undefined {
+  if (cfg.businessAccountId === undefined || cfg.accessToken === undefined) return undefined;
+  return { apiBase: cfg.apiBase, graphVersion: cfg.graphVersion, businessAccountId: cfg.businessAccountId, accessToken: cfg.accessToken, timeoutMs: cfg.timeoutMs };
 }
