@@ -40,6 +40,11 @@ export function nextState(current: DeliveryState, incoming: DeliveryState): Deli
   return precedence[incoming] > precedence[current] ? incoming : current;
 }
 
+/** The state a history of events projects to, in any order (queued before the first event). */
+export function stateOf(history: readonly StatusEvent[]): DeliveryState {
+  return history.reduce<DeliveryState>((state, event) => nextState(state, event.state), "queued");
+}
+
 function sameInstant(a: string, b: string): boolean {
   if (a === b) return true;
   const ta = Date.parse(a);

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { auditJobId, shortHash } from "../shared/ids.js";
 import type { Metrics } from "../shared/metrics.js";
 import type { DeliveryRecord, DeliveryState, Pricing } from "./delivery-record.js";
+import { stateOf } from "./delivery-state.js";
 import type { JobData } from "./jobs.js";
 import type { Ledger } from "./ledger.js";
 import type { OptOutStore } from "./opt-out.js";
@@ -92,7 +93,10 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
       return { outcome: "parked" };
     }
     const { record } = applied;
-    if (applied.isNew) deps.metrics.messages.inc({ template: record.templateName, state: data.status });
+    // A state change, not a status: a late second `sent` (Meta repeats it with a new timestamp) or
+    // a `delivered` behind a `read` leaves the state as it was and is not counted again. The new
+    // event is the last in the history when isNew.
+    if (applied.isNew && stateOf(record.history.slice(0, -1)) !== record.state) deps.metrics.messages.inc({ template: record.templateName, state: record.state });
     // Any status says Meta took the message: a send in doubt is decided, and never resent.
     if (applied.isNew && (await deps.unknownOutcomes.resolve(record.deliveryId))) {
       deps.metrics.unknownOutcomes.inc({ event: "decided" });

@@ -37,7 +37,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     messages: new Counter({
       name: "fhir_notify_messages_total",
-      help: "Message state changes by template and state (accepted, sent, delivered, read, failed, not-done)",
+      help: "Message state changes by template and the state entered (accepted, sent, delivered, read, failed, not-done); a status that leaves the state as it was (a repeated sent, a delivered after read) is not counted",
       labelNames: ["template", "state"] as const,
       registers,
     }),

@@ -1,7 +1,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import type { DeliveryRecord, DeliveryState, StatusEvent } from "../../src/delivery/delivery-record.js";
-import { applyStatus, nextState, statePrecedence, toCommunicationStatus } from "../../src/delivery/delivery-state.js";
+import { applyStatus, nextState, stateOf, statePrecedence, toCommunicationStatus } from "../../src/delivery/delivery-state.js";
 import { queuedReminder } from "../fixtures/delivery-record.js";
 
 const allStates: readonly DeliveryState[] = [
@@ -75,6 +75,14 @@ describe("nextState", () => {
 
   test.prop([fc.constantFrom(...allStates), fc.constantFrom(...allStates)])("is commutative for every pair of states", (a, b) => {
     expect(nextState(a, b)).toBe(nextState(b, a));
+  });
+});
+
+describe("stateOf", () => {
+  it("is queued for no events and the highest state for any order of events", () => {
+    expect(stateOf([])).toBe("queued");
+    const at = "2026-11-25T10:00:00.000Z";
+    expect(stateOf([{ state: "read", at }, { state: "accepted", at }, { state: "sent", at }])).toBe("read");
   });
 });
 

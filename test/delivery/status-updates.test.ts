@@ -92,6 +92,21 @@ describe("status webhooks applied to the ledger", () => {
     expect((await deps.metrics.unknownOutcomes.get()).values).toEqual([{ labels: { event: "decided" }, value: 1 }]);
   });
 
+  it("counts a state change once: a second `sent` for the same message, identical or late, adds nothing", async () => {
+    const { ledger, deps, updates } = setup();
+    const { deliveryId, wamid } = await accepted(ledger, 7);
+    const sent = (at: number) => ({ wamid, status: "sent" as const, timestamp: new Date((ts + at) * 1000).toISOString(), callbackData: deliveryId });
+    const sentCount = async () => (await deps.metrics.messages.get()).values.find((v) => v.labels.state === "sent")?.value ?? 0;
+
+    expect(await updates.apply(sent(1))).toBe("applied");
+    expect(await sentCount()).toBe(1);
+    // The same webhook again, then Meta's late repeat with a later timestamp: the state stays sent.
+    expect(await updates.apply(sent(1))).toBe("duplicate");
+    expect(await updates.apply(sent(5))).toBe("applied");
+    expect(await sentCount()).toBe(1);
+    expect((await ledger.get(deliveryId))?.state).toBe("sent");
+  });
+
   it("finds the delivery by wamid when Meta sends no callback data, and records a failure's code", async () => {
     const { ledger, updates } = setup();
     const { deliveryId, wamid } = await accepted(ledger, 2);
