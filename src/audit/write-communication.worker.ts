@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from "node:util";
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
-import type { Communication } from "fhir/r4";
+import type { Communication, Identifier } from "fhir/r4";
 import type { Logger } from "pino";
 import { FhirError, type FhirPort } from "../fhir/fhir.port.js";
 import { issuesForLog } from "../fhir/operation-outcome.js";
@@ -79,6 +79,14 @@ function projectOnto(deps: WriteCommunicationDeps) {
           const { resource, created } = await deps.fhir.create(built, {
             ifNoneExist: `identifier=${encodeURIComponent(`${key?.system ?? ""}|${key?.value ?? ""}`)}`,
           });
+          if (!created && !carriesKey(resource, key)) {
+            // A match without our key is not ours (a server that ignored or mis-parsed the
+            // search): adopting it would overwrite someone else's Communication. A server fault;
+            // the job retries later and touches nothing.
+            deps.metrics.communicationWrites.inc({ result: "foreign-match" });
+            log.error({ status: 200 }, "FHIR conditional create matched a Communication without this delivery's identifier; not adopted");
+            throw new FhirError("FHIR conditional create matched a resource without the delivery's identifier", 200, true);
+          }
           if (resource.id !== undefined) await deps.ledger.set(deliveryId, { communicationId: resource.id });
           if (created) {
             deps.metrics.communicationWrites.inc({ result: "created" });
@@ -113,4 +121,9 @@ function projectOnto(deps: WriteCommunicationDeps) {
       throw err;
     }
   };
+}
+
+/** Whether the resource carries this identifier (system and value both). */
+function carriesKey(resource: Communication, key: Identifier | undefined): boolean {
+  return key !== undefined && (resource.identifier ?? []).some((i) => i.system === key.system && i.value === key.value);
 }

@@ -55,7 +55,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     }),
     communicationWrites: new Counter({
       name: "fhir_notify_communication_writes_total",
-      help: "Communication write-backs by result (created, updated, unchanged, failed)",
+      help: "Communication write-backs by result (created, updated, unchanged, failed, foreign-match)",
       labelNames: ["result"] as const,
       registers,
     }),

@@ -239,6 +239,39 @@ describe("a FHIR server that refuses the Communication", () => {
     expect(w.logs.text()).not.toMatch(/Alex|Riverside|rejected by profile/);
   });
 
+  it("does not adopt a conditional-create match that lacks this delivery's identifier: no overwrite, retried later", async () => {
+    // The server answered 200 with a Communication of another delivery (it ignored the
+    // If-None-Exist criteria or mis-parsed the token search).
+    const foreign: Communication = {
+      resourceType: "Communication",
+      id: "comm-5120",
+      meta: { versionId: "4" },
+      identifier: [{ system: options.identifierSystem, value: "dlv_hapi-main_appointment-booked_Appointment_apt-1002_a1b2c3d4e5f60718" }],
+      status: "completed",
+    };
+    const seen: string[] = [];
+    server.use(
+      http.post(`${fhirBase}/Communication`, ({ request }) => {
+        seen.push(`POST ${request.headers.get("if-none-exist") ?? ""}`);
+        return HttpResponse.json(foreign, { status: 200, headers: { "content-type": "application/fhir+json", etag: 'W/"4"' } });
+      }),
+      http.put(`${fhirBase}/Communication/:id`, () => {
+        seen.push("PUT");
+        return HttpResponse.json(foreign);
+      }),
+    );
+    await delivery([accepted]);
+    const w = worker(client());
+    const err = await w.run().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FhirError);
+    expect(err).not.toBeInstanceOf(UnrecoverableError);
+    expect((err as FhirError).retryable).toBe(true);
+    expect(seen).toEqual([`POST identifier=${encodeURIComponent(`${options.identifierSystem}|${deliveryId}`)}`]);
+    expect((await ledger.get(deliveryId))?.communicationId).toBeUndefined();
+    expect(await w.writes()).toEqual({ "foreign-match": 1 });
+    expect(w.logs.text()).toMatch(/matched a Communication without this delivery's identifier/);
+  });
+
   it("leaves a 503 to the queue's retries without counting it as failed", async () => {
     server.use(http.post(`${fhirBase}/Communication`, () => HttpResponse.json({ resourceType: "OperationOutcome", issue: [{ severity: "error", code: "transient" }] }, { status: 503 })));
     await delivery([accepted]);
