@@ -273,6 +273,15 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         adminToken: config.admin.token,
         publicUrl: config.http.publicUrl,
         communicationUrl: (id) => `${fhirBaseUrl}/Communication/${id}`,
+        deadLetters,
+        senderState,
+        queues: () => queueHealth.snapshot(),
+        subscriptions: () => listSubscriptions(fhir, { now: clock.now(), activationGraceMs: config.ops.subscriptionActivationSeconds * 1000 }),
+        templates: [...new Set(mapping.rules.flatMap((r) => (r.message !== undefined ? [...r.message.template.languages.keys()].map((l) => `${r.message!.template.name}|${l}`) : [])))].map((k) => {
+          const [templateName = "", languageCode = ""] = k.split("|");
+          return { templateName, languageCode };
+        }),
+        templateHolds,
       },
       probe,
       refreshGauges,

@@ -1,12 +1,18 @@
 import { Hono } from "hono";
 import { setCookie } from "hono/cookie";
 import type { AppEnv } from "../http/app-env.js";
+import type { DeadLetters } from "../delivery/dead-letter.js";
 import type { Ledger, LedgerRecord } from "../delivery/ledger.js";
+import type { SenderState } from "../delivery/sender-state.js";
+import type { TemplateHolds } from "../delivery/template-holds.js";
+import type { QueueSnapshot } from "../http/routes/queue-health.js";
+import type { ListedSubscription } from "../intake/subscriptions.js";
 import type { TimelineIndex } from "../delivery/timeline-index.js";
 import { consoleGuard, sameOriginOnly, sessionCookie, sessionValue } from "./guard.js";
 import { Problem } from "./layout.js";
 import { LoginPage } from "./login.js";
 import { NotificationPage } from "./notification.js";
+import { OperationsPage, ReplayConfirmPage } from "./operations.js";
 import { consoleCss } from "./style.js";
 import { decodeCursor, filterOf, pageSize, timelineQuery, TimelinePageView } from "./timeline.js";
 
@@ -20,6 +26,15 @@ export interface ConsoleDeps {
   timeline: Pick<TimelineIndex, "page" | "counts" | "observe" | "remove">;
   rules: readonly ConsoleRule[];
   sources: readonly string[];
+  deadLetters: Pick<DeadLetters, "list" | "replay">;
+  senderState: Pick<SenderState, "status" | "halt" | "resume">;
+  /** Queue depths (queue-health.ts, cached briefly). */
+  queues(): Promise<QueueSnapshot>;
+  /** Our Subscriptions on the FHIR server with their status and problem. */
+  subscriptions(): Promise<ListedSubscription[]>;
+  /** Every (template, language) the rules send. */
+  templates: ReadonlyArray<{ templateName: string; languageCode: string }>;
+  templateHolds: Pick<TemplateHolds, "heldFor">;
   adminToken: string | undefined;
   /** Absolute URL of a Communication on the FHIR server. */
   communicationUrl(id: string): string;
@@ -73,6 +88,40 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
     const records = await readAndHeal(deps, page.ids);
     return c.html(<TimelinePageView view={{ query: parsed.data, counts, page, records, rules: deps.rules, sources: deps.sources }} />);
   });
+  app.get("/operations", async (c) => {
+    const [sender, deadLetters, queues, templates, subscriptions] = await Promise.all([
+      deps.senderState.status(),
+      deps.deadLetters.list(),
+      deps.queues(),
+      Promise.all(deps.templates.map(async (t) => ({ ...t, hold: await deps.templateHolds.heldFor(t.templateName, t.languageCode) }))),
+      // The FHIR server being down must not take the rest of the page with it.
+      deps.subscriptions().catch(() => undefined),
+    ]);
+    const done = doneWords(c.req.query("done"));
+    return c.html(<OperationsPage view={{ sender, deadLetters, queues, templates, subscriptions, ...(done !== undefined ? { done } : {}) }} />);
+  });
+  app.get("/operations/dlq/:id/replay", async (c) => {
+    const id = c.req.param("id");
+    const entries = await deps.deadLetters.list(10_000);
+    const chosen = id === "all" ? entries : entries.filter((e) => e.id === id);
+    if (chosen.length === 0) return c.html(<Problem title="Replay" message="That dead letter is no longer in the queue (replayed or removed)." back="/console/operations" />, 404);
+    return c.html(<ReplayConfirmPage entries={chosen} all={id === "all"} />);
+  });
+  app.post("/operations/dlq/replay", async (c) => {
+    const form = await c.req.parseBody({ all: true });
+    const ids = [form.id ?? []].flat().filter((v): v is string => typeof v === "string" && v.length > 0 && v.length <= 256);
+    if (form.all !== "1" && ids.length === 0) return c.html(<Problem title="Replay" message="Choose what to replay from the dead-letter list." back="/console/operations" />, 400);
+    const result = await deps.deadLetters.replay(form.all === "1" ? undefined : ids);
+    return c.redirect(`/console/operations?done=replayed.${result.replayed}.${result.missing}`, 303);
+  });
+  app.post("/operations/sender/pause", async (c) => {
+    await deps.senderState.halt("paused by an operator from the console", undefined);
+    return c.redirect("/console/operations?done=paused", 303);
+  });
+  app.post("/operations/sender/resume", async (c) => {
+    await deps.senderState.resume();
+    return c.redirect("/console/operations?done=resumed", 303);
+  });
   app.get("/notifications/:id", async (c) => {
     const record = await deps.ledger.get(c.req.param("id"));
     if (record === undefined) return c.html(<Problem title="Notification" message="No notification with this id: it never existed or its retention ended." />, 404);
@@ -80,6 +129,15 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
     return c.html(<NotificationPage record={record} communicationUrl={record.communicationId !== undefined ? deps.communicationUrl(record.communicationId) : undefined} />);
   });
   return app;
+}
+
+/** The notice after an action (POST, then a redirect here): fixed words for a fixed set of codes. */
+function doneWords(code: string | undefined): string | undefined {
+  if (code === "paused") return "Sending is paused. Waiting messages stay queued until you resume.";
+  if (code === "resumed") return "Sending resumed.";
+  const replayed = /^replayed\.(\d{1,6})\.(\d{1,6})$/.exec(code ?? "");
+  if (replayed !== null) return `Replayed ${replayed[1]} job(s)${replayed[2] !== "0" ? `; ${replayed[2]} were no longer there to retry` : ""}.`;
+  return undefined;
 }
 
 /**
