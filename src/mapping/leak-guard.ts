@@ -1,4 +1,5 @@
 import type { FhirResource } from "fhir/r4";
+import { clinicalAcronymIn } from "./clinical-terms.js";
 
 /**
  * The second wall. Slots are the first: a rule cannot name a clinical field. This guard checks
@@ -55,16 +56,52 @@ interface SensitiveValues {
   readonly tokens: ReadonlySet<string>;
 }
 
-/** Lower-case, strip accents and punctuation, collapse spaces: "Sertralina 50 mg." → "sertralina 50 mg". */
+/** Invisible format characters (zero-width spaces and joiners, bidi controls, soft hyphen, BOM, variation selectors). */
+const invisible = /[\p{Cf}\uFE00-\uFE0F]/gu;
+
+/**
+ * Cyrillic, Greek and other letters that look like Latin ones (a small part of Unicode's
+ * confusables table: the look-alikes of letters), so "НІV" typed in Cyrillic reads "HIV".
+ */
+const confusables: Readonly<Record<string, string>> = {
+  // Cyrillic
+  А: "A", а: "a", В: "B", Е: "E", е: "e", К: "K", к: "k", М: "M", Н: "H", һ: "h", Һ: "H", О: "O", о: "o", Р: "P", р: "p",
+  С: "C", с: "c", Т: "T", Х: "X", х: "x", У: "Y", у: "y", Ү: "Y", ү: "y", І: "I", і: "i", Ӏ: "I", ӏ: "l", Ј: "J", ј: "j",
+  Ѕ: "S", ѕ: "s", Ԁ: "D", ԁ: "d", Ԛ: "Q", ԛ: "q", Ԝ: "W", ԝ: "w",
+  // Greek
+  Α: "A", α: "a", Β: "B", Ε: "E", Ζ: "Z", Η: "H", Ι: "I", ι: "i", Κ: "K", κ: "k", Μ: "M", Ν: "N", ν: "v", Ο: "O", ο: "o",
+  Ρ: "P", ρ: "p", Τ: "T", Υ: "Y", υ: "u", Χ: "X", χ: "x", ϲ: "c", Ϲ: "C", ϳ: "j",
+  // Latin and Armenian look-alikes
+  ı: "i", ɑ: "a", ɡ: "g", օ: "o", ս: "u",
+};
+const confusableLetters = new RegExp(`[${Object.keys(confusables).join("")}]`, "gu");
+
+/**
+ * Text as the guard reads it, case kept: invisible characters dropped (not turned into gaps, so
+ * "H\u200BIV" is one word), compatibility forms folded by NFKD (fullwidth "ＨＩＶ", ligatures,
+ * mathematical letters), accents removed, look-alike letters mapped to Latin.
+ */
+export function fold(text: string): string {
+  return text
+    .replace(invisible, "")
+    .normalize("NFKD")
+    .replace(/\p{M}/gu, "")
+    .replace(confusableLetters, (c) => confusables[c] ?? c);
+}
+
+/** Lower-case, fold, strip punctuation, collapse spaces: "Sertralina 50 mg." → "sertralina 50 mg". */
 export function normalise(text: string): string {
   const ascii = normaliseAscii(text);
   if (ascii !== undefined) return ascii;
-  return text
-    .normalize("NFKD")
-    .replace(/\p{M}/gu, "")
+  return fold(text)
     .toLowerCase()
     .replace(/[^\p{L}\p{N}]+/gu, " ")
     .trim();
+}
+
+/** The folded words of a text, case kept, for the acronym list. */
+function foldedWords(text: string): string[] {
+  return (normaliseAscii(text) !== undefined ? text : fold(text)).split(/[^\p{L}\p{N}]+/u).filter((w) => w !== "");
 }
 
 /**
@@ -153,12 +190,14 @@ export function sensitiveValues(resources: readonly (FhirResource | undefined)[]
 }
 
 /**
- * True when a rendered value contains a whole sensitive value (as words; anywhere if 8+ chars)
- * or one of its distinctive words (as a word; anywhere if 8+ chars).
+ * True when a rendered value contains a clinical acronym from the list (as a word, in any
+ * alphabet's look-alike letters), a whole sensitive value (as words; anywhere if 8+ chars) or one
+ * of its distinctive words (as a word; anywhere if 8+ chars).
  */
 export function leaks(value: string, sensitive: SensitiveValues): boolean {
   const n = normalise(value);
   if (n === "") return false;
+  if (clinicalAcronymIn(foldedWords(value)) !== undefined) return true;
   const padded = ` ${n} `;
   for (const s of sensitive.whole) {
     if (s.length <= n.length && (padded.includes(` ${s} `) || (s.length >= 8 && n.includes(s)))) return true;

@@ -1,7 +1,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { loadFixture } from "../fixtures/fhir/load-fixture.js";
-import { leaks, normalise, sanitiseParameter, sensitiveValues } from "../../src/mapping/leak-guard.js";
+import { fold, leaks, normalise, sanitiseParameter, sensitiveValues } from "../../src/mapping/leak-guard.js";
 
 describe("sanitiseParameter", () => {
   it("turns newlines, tabs and line separators into single spaces", () => {
@@ -66,8 +66,8 @@ describe("leaks", () => {
     expect(leaks(value, sensitive)).toBe(false);
   });
 
-  it("ignores sensitive values shorter than four characters", () => {
-    expect(leaks("Room HIV", sensitiveValues([{ ...appointment, comment: "HIV" }]))).toBe(false);
+  it("ignores sensitive values shorter than four characters that are not clinical acronyms", () => {
+    expect(leaks("Room 4B", sensitiveValues([{ ...appointment, comment: "4B" }]))).toBe(false);
   });
 
   test.prop([fc.string({ unit: "binary-ascii", maxLength: 80 })])("normalises ASCII exactly like the Unicode path", (text) => {
@@ -97,5 +97,67 @@ describe("leaks", () => {
       field === "note" ? { ...dispense, note: [{ text: secret }] } : field === "medication" ? { ...dispense, medicationCodeableConcept: { text: secret } } : undefined;
     const report = field === "conclusion" ? { ...loadFixture("DiagnosticReport", "final-viral-load"), conclusion: secret } : undefined;
     expect(leaks(wrapIt(secret), sensitiveValues([resource, other, report]))).toBe(true);
+  });
+});
+
+describe("look-alike letters and invisible characters", () => {
+  const dispense = loadFixture("MedicationDispense", "ready-for-pickup");
+  const sensitive = sensitiveValues([dispense]);
+
+  it.each([
+    ["Cyrillic look-alikes", "\u0405\u0435rtr\u0430lin\u0435 pickup"], // Ѕеrtrаlinе
+    ["Greek look-alikes", "SERTR\u0391LINE"], // Α
+    ["fullwidth forms", "\uFF33\uFF45\uFF52\uFF54\uFF52\uFF41\uFF4C\uFF49\uFF4E\uFF45"], // Ｓｅｒｔｒａｌｉｎｅ
+    ["a zero-width space inside the word", "Sertra\u200Bline"],
+    ["a soft hyphen and a word joiner", "Ser\u00ADtra\u2060line"],
+  ])("reads a medicine written with %s as the medicine", (_label, value) => {
+    expect(leaks(value, sensitive)).toBe(true);
+  });
+
+  it("folds the resource side too: a zero-width character in the record does not split its words", () => {
+    const hidden = sensitiveValues([{ ...dispense, medicationCodeableConcept: { text: "Quetia\u200Bpine 25 mg" } }]);
+    expect(leaks("Quetiapine", hidden)).toBe(true);
+  });
+
+  it("keeps real Cyrillic and Greek text comparable with itself", () => {
+    expect(fold("\u0420\u0430\u043A")).toBe("Pak"); // Рак (cancer), as the guard reads it on both sides
+    expect(leaks("\u0420\u0430\u043A \u043B\u0435\u0433\u043A\u0438\u0445", sensitiveValues([{ ...dispense, note: [{ text: "\u0420\u0430\u043A \u043B\u0435\u0433\u043A\u0438\u0445" }] }]))).toBe(true);
+  });
+});
+
+describe("clinical acronyms", () => {
+  const none = sensitiveValues([]);
+
+  it.each(["HIV clinic", "Riverside STI Clinic", "std testing", "Room 4 - HCV", "HBV", "TB unit", "PrEP visit", "PEP follow-up", "IVF Center", "Unidad VIH", "hiv+", "HIV-1"])(
+    "catches %s with no resource to compare against",
+    (value) => {
+      expect(leaks(value, none)).toBe(true);
+    },
+  );
+
+  it.each([
+    ["Cyrillic Н and І", "\u041D\u0406V clinic"],
+    ["fullwidth letters", "\uFF28\uFF29\uFF36"],
+    ["a zero-width joiner", "H\u200DIV"],
+    ["Greek Τ and Β", "\u03A4\u0392 unit"],
+  ])("catches an acronym written with %s", (_label, value) => {
+    expect(leaks(value, none)).toBe(true);
+  });
+
+  it.each([
+    ["a city that starts like TB", "Tbilisi"],
+    ["a word that contains HIV", "hive"],
+    ["a word that starts like IVF", "Ivfield Road"],
+    ["first names", "Pep"],
+    ["first names", "Stian"],
+    ["first names", "Hiva"],
+    ["first names", "Ida"],
+    ["an ordinary word spelled like PrEP", "meal prep"],
+    ["an ordinary word spelled like AIDS", "hearing aids"],
+    ["a Dutch street", "Oude Kerkstraat"],
+    ["a clinic label", "Riverside Clinic, 12 Main St"],
+    ["a time", "9:30 AM"],
+  ])("lets %s through (%s)", (_label, value) => {
+    expect(leaks(value, none)).toBe(false);
   });
 });

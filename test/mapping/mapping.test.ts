@@ -350,6 +350,12 @@ describe("not sending", () => {
     expect(p).toEqual({ ok: false, reason: "phi-guard", detail: "rendered parameter matched a clinical field", patientRef: "Patient/pat-1001" });
   });
 
+  it("blocks a configured label carrying a clinical acronym that no resource spells out", async () => {
+    const site = testSite({ locations: { "Location/loc-riverside": { label: "Riverside PrEP Clinic" } } });
+    const p = await testMapping(site).prepare("appointment-booked", loadFixture("Appointment", "booked-en-chicago"), testFhir(), "dlv_x");
+    expect(p).toMatchObject({ ok: false, reason: "phi-guard" });
+  });
+
   it("blocks a pharmacy label that names the drug", async () => {
     const site = testSite({ pharmacies: { "Location/loc-pharmacy-main": { name: "Sertraline pickup counter", hours: "9-5" } } });
     const p = await testMapping(site).prepare("prescription-ready", loadFixture("MedicationDispense", "ready-for-pickup"), testFhir(), "dlv_x");
