@@ -201,7 +201,7 @@ async function deliveryRun(
   total: number,
   graph: RemoteGraphApi,
   opts: { auditProcess?: boolean; fhir?: IndexedFhir; poll?: Redis; budget?: number },
-  hooks: { beforeDecide?: () => Promise<void>; beforeSend?: () => void } = {},
+  hooks: { beforeDecide?: () => Promise<void>; beforeSend?: () => void; afterDrained?: () => Promise<void> } = {},
 ): Promise<{ delivery: Throughput; fromNotification: Throughput }> {
   const prefix = `bench-${randomUUID()}`;
   const fhir = opts.fhir ?? seedFhir(total, new Date(Date.now() + 30 * 3_600_000));
@@ -236,6 +236,7 @@ async function deliveryRun(
     // A send is done when its Communication is written back, not when Meta acknowledged it.
     await until("every send written back", async () => (await counts.outstanding("delivery")) + (await counts.outstanding("audit")) === 0);
     const t2 = performance.now();
+    await hooks.afterDrained?.();
     return { delivery: rate(total, t2 - t1), fromNotification: rate(total, t2 - t0) };
   } finally {
     await service.stop();
@@ -262,6 +263,52 @@ export async function benchDelivery(n: number, opts: { auditProcess?: boolean } 
     const run = await deliveryRun(redis.url, total, graph, opts);
     return { ...run, ceiling: await sendCeiling(redis.url, graph, total) };
   } finally {
+    await graph.stop();
+    await redis.stop();
+  }
+}
+
+export interface FootprintResult {
+  appointments: number;
+  /** used_memory growth per appointment, all of it processed (confirmation sent and written back, reminder scheduled), keys not yet expired. */
+  perAppointmentBytes: { defaultConfig: number; recommended: number };
+  isolated: boolean;
+}
+
+/**
+ * Redis bytes a fully processed appointment keeps: INFO used_memory before the notifications and
+ * after every confirmation is acknowledged and written back (its reminder still waits as a
+ * delayed job), divided by the count. Run on Redis's defaults and with the hash-max-listpack-value
+ * 1024 that docs/operations.md recommends.
+ */
+export async function benchProcessedFootprint(n = 2_000): Promise<FootprintResult> {
+  const total = clamp(n);
+  const redis = await benchRedis();
+  const graph = await startGraphApiProcess();
+  const poll = new Redis(redis.url, { maxRetriesPerRequest: 3 });
+  const used = async () => Number(/^used_memory:(\d+)/m.exec(await poll.info("memory"))?.[1] ?? Number.NaN);
+  const measure = async (): Promise<number> => {
+    let before = 0;
+    let after = 0;
+    await deliveryRun(redis.url, total, graph, { poll }, {
+      beforeDecide: async () => {
+        before = await used();
+      },
+      afterDrained: async () => {
+        after = await used();
+      },
+    });
+    return (after - before) / total;
+  };
+  try {
+    const original = ((await poll.config("GET", "hash-max-listpack-value")) as string[])[1] ?? "64";
+    const defaultConfig = await measure();
+    await poll.config("SET", "hash-max-listpack-value", "1024");
+    const recommended = await measure();
+    await poll.config("SET", "hash-max-listpack-value", original);
+    return { appointments: total, perAppointmentBytes: { defaultConfig, recommended }, isolated: redis.isolated };
+  } finally {
+    await poll.quit();
     await graph.stop();
     await redis.stop();
   }

@@ -9,7 +9,7 @@ import { benchSend } from "./whatsapp.bench.js";
 import { benchAudit } from "./audit.bench.js";
 import { benchScale } from "./scale.bench.js";
 import { benchLimits, limitsBudget } from "./limits.bench.js";
-import { benchBudgetCost, benchDelivery, benchDeliveryCost, benchStatuses } from "./delivery.bench.js";
+import { benchBudgetCost, benchDelivery, benchDeliveryCost, benchProcessedFootprint, benchStatuses } from "./delivery.bench.js";
 
 const arg = (name: string, fallback: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -116,6 +116,13 @@ if (only?.split(",").includes("limits")) {
   // Not in the default run: 100,000 notifications take about a minute.
   const l = await benchLimits(arg("limits", 100_000));
   row("limits: burst of notifications into an API process", JSON.stringify(l), JSON.stringify(limitsBudget), "within the documented budget");
+  const f = await benchProcessedFootprint(arg("footprint", 2_000));
+  row(
+    `limits: Redis bytes per fully processed appointment (${fmt(f.appointments)} appointments: confirmation sent and written back, reminder scheduled; ${f.isolated ? "the bench's own redis-server" : "a shared Redis"})`,
+    `${fmt(f.perAppointmentBytes.recommended)} bytes with hash-max-listpack-value 1024 (docs/operations.md); ${fmt(f.perAppointmentBytes.defaultConfig)} bytes on Redis defaults`,
+    `beside ${fmt(l.redis.perEventBytes)} bytes per queued event (above)`,
+    "≤ 6 KB per processed appointment",
+  );
 }
 
 process.stdout.write(`\n${rows.map((r) => `| ${r.join(" | ")} |`).join("\n")}\n`);
