@@ -43,6 +43,7 @@ import { processEvent } from "./intake/process-event.worker.js";
 import { createResourceStateStore } from "./intake/resource-state.js";
 import { createGapTracker } from "./intake/gap-tracker.js";
 import { createPoller } from "./intake/poll.js";
+import { createWatermarks } from "./intake/watermark.js";
 import { createRecovery } from "./intake/recover.js";
 import { catchUpWorker } from "./intake/catch-up.worker.js";
 import { desiredSubscriptions, listSubscriptions, syncSubscriptions } from "./intake/subscriptions.js";
@@ -188,7 +189,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const statusUpdates = createStatusUpdates({ ledger, queues, unknownOutcomes, log, metrics, identities: optOuts });
     const deadLetters = createDeadLetters({ queues, ledger, senderState, log });
     const gaps = createGapTracker(redis, prefix);
-    const intake = createIntake({ sources, queues, gaps, metrics, log });
+    const marks = createWatermarks(redis, prefix);
+    const intake = createIntake({ sources, queues, gaps, marks, metrics, log });
+    // Before HTTP accepts anything: what the FHIR server gave up on while we were down is found from
+    // the marks as they are now, before new pushes move them (intake/accept.ts).
+    if (role !== "worker") for (const name of Object.keys(config.sources)) await intake.resume(name, "start", clock.now().toISOString());
 
     // WhatsApp: the Cloud API when credentials are set, else the dry-run outbox. Its synthetic
     // statuses are applied in order, in process, through the same ledger code as webhook statuses
@@ -328,7 +333,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const poller = createPoller({ fhir, baseUrl: fhirBaseUrl, redis, prefix, log });
       const recovery = createRecovery({ baseUrl: fhirBaseUrl, fetchBundle: (u) => fhir.fetchPage(u), poller, log });
       const catchUp = catchUpWorker({ sources, poller, recovery, intake, log });
-      const heartbeats = checkHeartbeats({ sources, gaps, queues, clock, log, metrics });
+      const heartbeats = checkHeartbeats({ sources, gaps, marks, queues, clock, log, metrics });
       const expiryDeps = { ledger, queues, clock, log, metrics };
       const expireOne = checkExpiry(expiryDeps);
       const sweep = sweepExpired(expiryDeps);
@@ -347,7 +352,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         intake: async (job: Job) => {
           if (job.name === "catch-up") return catchUp(job);
           if (job.name === "check-heartbeats") return heartbeats();
-          return processEvent({ fhir, mapping, scheduler, ledger, state: createResourceStateStore(redis, prefix), clock, log, metrics, serverOf: () => fhirServer })(job);
+          return processEvent({ fhir, mapping, scheduler, ledger, state: createResourceStateStore(redis, prefix), marks, clock, log, metrics, serverOf: () => fhirServer })(job);
         },
         delivery: sendMessage({
           fhir,

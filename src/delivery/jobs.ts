@@ -55,15 +55,17 @@ export const jobCatalog = {
     data: z
       .object({
         source: z.string(),
-        reason: z.enum(["ping", "poll", "gap", "heartbeat-missed"]),
+        reason: z.enum(["ping", "poll", "gap", "heartbeat-missed", "start", "silence", "outage"]),
         receivedAt: iso,
+        /** Per resource type, where the search starts (before the overlap): the marks when the outage was noticed. */
+        since: z.record(z.string().max(64), iso).optional(),
         /** Gap recovery (reference §5.7): which topic subscription, and the event numbers never delivered. */
         subscriptionRef: z.string().regex(/^Subscription\/[A-Za-z0-9\-.]{1,64}$/).optional(),
         missing: z.array(z.object({ from: z.number().int().nonnegative(), to: z.number().int().nonnegative() })).max(20).optional(),
       })
       .strict(),
   },
-  /** On a schedule when a source sets subscription.heartbeatSeconds: find topic subscriptions gone silent. */
+  /** On a schedule when a source sets subscription.heartbeatSeconds or silenceCatchUpSeconds: find channels gone silent. */
   "check-heartbeats": {
     queue: "intake",
     attempts: 3,

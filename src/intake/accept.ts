@@ -9,6 +9,7 @@ import type { SourceConfig } from "./source.config.js";
 import type { GapTracker } from "./gap-tracker.js";
 import type { ResourceEvent } from "./resource-event.js";
 import type { TopicInfo } from "./topic-notification.js";
+import type { Watermarks } from "./watermark.js";
 
 export interface IntakeRequest {
   source: string;
@@ -41,6 +42,7 @@ export interface IntakeDeps {
   sources: Readonly<Record<string, SourceConfig>>;
   queues: Queues;
   gaps: GapTracker;
+  marks: Pick<Watermarks, "snapshot">;
   metrics: Metrics;
   /** The root logger: asked whether debug is on before a request's own logger is made for a debug line. */
   log: Logger;
@@ -86,6 +88,27 @@ export function createIntake(deps: IntakeDeps) {
     await durably(() => deps.queues.enqueue("catch-up", data, { deduplication: { id }, delay: (deps.sources[source]?.gapGraceSeconds ?? 5) * 1000 }));
   }
 
+  /**
+   * A catch-up from the marks as they are now, taken before anything that arrives after this moment
+   * can move them: what the server gave up on while we were down (it retries briefly, then drops it,
+   * reference §4.4) lies between these marks and the next push. Delivery ids make the late
+   * notification of a resource found this way harmless. A source that has seen nothing yet has no
+   * point to resume from and is left to its pushes (and its silence check).
+   */
+  async function resume(source: string, reason: "start" | "outage", receivedAt: string): Promise<boolean> {
+    const cfg = deps.sources[source];
+    if (cfg === undefined || cfg.mode !== "push") return false;
+    const since = await durably(() => deps.marks.snapshot(source, cfg.resourceTypes));
+    if (Object.keys(since).length === 0) return false;
+    await durably(() => deps.queues.enqueue("catch-up", { source, reason, receivedAt, since }, { deduplication: { id: `resume-${source}` } }));
+    deps.log.info({ event: "catch-up-queued", source, reason }, "catch-up search queued from the last seen changes");
+    return true;
+  }
+
+  // Sources whose notifications this process refused with 503 since it last took one (in memory:
+  // Redis was what failed). The server may have given up on those; the next accepted one resumes.
+  const refused = new Set<string>();
+
   /** The server says a subscription is not delivering (§5.6): re-activation is ours to do (`fhir-notify subscriptions sync`). */
   function checkStatus(source: string, topic: TopicInfo, log: LazyLog): void {
     if (topic.status === "error" || topic.status === "off") {
@@ -94,6 +117,8 @@ export function createIntake(deps: IntakeDeps) {
   }
 
   return {
+    resume,
+
     async accept(req: IntakeRequest, log: LazyLog): Promise<IntakeReply> {
       const sourceConfig = deps.sources[req.source];
       if (sourceConfig === undefined) throw new AppError("not-found", "unknown notification source", "source");
@@ -110,7 +135,16 @@ export function createIntake(deps: IntakeDeps) {
         if (err instanceof AppError) deps.metrics.notificationsRejected.inc({ source: req.source, code: err.code });
         throw err;
       }
-      return this.enqueue(req.source, notification, req.receivedAt, log);
+      try {
+        if (refused.has(req.source)) {
+          await resume(req.source, "outage", req.receivedAt);
+          refused.delete(req.source);
+        }
+        return await this.enqueue(req.source, notification, req.receivedAt, log);
+      } catch (err) {
+        if (err instanceof AppError && err.code === "transient") refused.add(req.source);
+        throw err;
+      }
     },
 
     async enqueue(source: string, notification: Notification, receivedAt: string, log: LazyLog): Promise<IntakeReply> {

@@ -18,7 +18,7 @@ export interface CatchUpDeps {
  * The `catch-up` job: an empty ping, a poll-mode tick or a proven gap becomes hints, which go
  * through the same intake path (and job-id dedupe) as pushed notifications. A gap with known
  * ranges asks `$events` first when the source says so (reference §5.7); everything else searches
- * from the cursor (§7).
+ * from the cursor (§7), or from the marks a start or outage catch-up took along.
  */
 export function catchUpWorker(deps: CatchUpDeps) {
   return async (job: Job): Promise<string> => {
@@ -34,7 +34,7 @@ export function catchUpWorker(deps: CatchUpDeps) {
     const events =
       data.reason === "gap" && data.subscriptionRef !== undefined && data.missing !== undefined
         ? await deps.recovery.recover(data.source, cfg, { subscriptionRef: data.subscriptionRef, type: "event-notification", eventNumbers: [] }, data.missing, receivedAt)
-        : await deps.poller.pollOnce(data.source, cfg, receivedAt);
+        : await deps.poller.pollOnce(data.source, cfg, receivedAt, data.since);
     await deps.intake.enqueue(data.source, { kind: "events", events, ignored: 0 }, receivedAt, () => log);
     log.info({ events: events.length }, "catch-up done");
     return `found ${events.length}`;

@@ -5,13 +5,16 @@ import type { Logger } from "../shared/logger.js";
 import type { ResourceEvent } from "./resource-event.js";
 import { isFhirId } from "./resource-ref.js";
 import type { SourceConfig } from "./source.config.js";
+import { createWatermarks } from "./watermark.js";
 
 export interface Poller {
   /**
    * One catch-up pass over every configured type (reference §7). A type whose pass fails keeps its
    * cursor and is retried on the next pass; the call throws only when every type failed.
+   * `since` (per type): start there instead of at the current mark, for a catch-up whose start
+   * point was taken before later pushes could move the mark past what was missed.
    */
-  pollOnce(source: string, cfg: SourceConfig, receivedAt: string): Promise<ResourceEvent[]>;
+  pollOnce(source: string, cfg: SourceConfig, receivedAt: string, since?: Readonly<Record<string, string>>): Promise<ResourceEvent[]>;
 }
 
 const pageSize = "100";
@@ -19,7 +22,7 @@ const pageSize = "100";
 const maxPages = 500;
 
 export function createPoller(deps: { fhir: FhirPort; baseUrl: string; redis: Redis; prefix: string; log: Logger }): Poller {
-  const cursorKey = (source: string, type: string) => `${deps.prefix}:intake:poll-cursor:${source}:${type}`;
+  const marks = createWatermarks(deps.redis, deps.prefix);
 
   /** Without a cursor, start at the server's newest change instead of replaying the whole history as new. */
   async function bootstrapCursor(type: string): Promise<string | undefined> {
@@ -27,8 +30,8 @@ export function createPoller(deps: { fhir: FhirPort; baseUrl: string; redis: Red
     return maxLastUpdated(entriesOf(newest, type), undefined);
   }
 
-  async function pollType(source: string, cfg: SourceConfig, type: string, receivedAt: string, seen: Set<string>): Promise<ResourceEvent[]> {
-    const cursor = (await deps.redis.get(cursorKey(source, type))) ?? (await bootstrapCursor(type));
+  async function pollType(source: string, cfg: SourceConfig, type: string, receivedAt: string, seen: Set<string>, since: string | undefined): Promise<ResourceEvent[]> {
+    const cursor = since ?? (await marks.get(source, type)) ?? (await bootstrapCursor(type));
     const params: Record<string, string> = { _sort: "_lastUpdated", _count: pageSize };
     if (cursor !== undefined) params._lastUpdated = `ge${new Date(Date.parse(cursor) - cfg.overlapSeconds * 1000).toISOString()}`;
 
@@ -54,7 +57,8 @@ export function createPoller(deps: { fhir: FhirPort; baseUrl: string; redis: Red
     }
     if (cfg.historyDeletes && cursor !== undefined) events.push(...(await deletedSince(source, type, params._lastUpdated!.slice(2), receivedAt, seen)));
     // Only after the last page: a pass that fails halfway starts again from the old cursor.
-    if (newest !== undefined && newest !== cursor) await deps.redis.set(cursorKey(source, type), newest);
+    // The mark only rises: pushes processed meanwhile may have moved it past this pass's newest.
+    if (newest !== undefined && newest !== cursor) await marks.advance(source, type, newest);
     return events;
   }
 
@@ -80,13 +84,13 @@ export function createPoller(deps: { fhir: FhirPort; baseUrl: string; redis: Red
   }
 
   return {
-    async pollOnce(source, cfg, receivedAt) {
+    async pollOnce(source, cfg, receivedAt, since) {
       const seen = new Set<string>();
       const events: ResourceEvent[] = [];
       const failures: unknown[] = [];
       for (const type of cfg.resourceTypes) {
         try {
-          events.push(...(await pollType(source, cfg, type, receivedAt, seen)));
+          events.push(...(await pollType(source, cfg, type, receivedAt, seen, since?.[type])));
         } catch (err) {
           failures.push(err);
           deps.log.warn({ err, source, resourceType: type }, "catch-up search failed; cursor kept");

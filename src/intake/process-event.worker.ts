@@ -9,6 +9,7 @@ import type { Ledger } from "../delivery/ledger.js";
 import { consume, endOnPermanentFhirError } from "../delivery/queues.js";
 import type { Clock } from "../shared/clock.js";
 import type { ResourceStateStore } from "./resource-state.js";
+import type { Watermarks } from "./watermark.js";
 import type { Metrics } from "../shared/metrics.js";
 
 export interface ProcessEventDeps {
@@ -17,6 +18,7 @@ export interface ProcessEventDeps {
   scheduler: Scheduler;
   ledger: Ledger;
   state: ResourceStateStore;
+  marks: Pick<Watermarks, "advance" | "touch">;
   clock: Clock;
   log: Logger;
   metrics: Metrics;
@@ -35,6 +37,8 @@ export function processEvent(deps: ProcessEventDeps) {
     const ref = `${event.resourceType}/${event.id}`;
     const log = deps.log.child({ jobId: job.id, source: event.source, ref });
     const scope: ScheduleScope = { source: event.source, server: deps.serverOf(event.source) };
+    // A pushed notification proves the channel works; what a catch-up search found does not.
+    if (event.shape !== "poll") await deps.marks.touch(event.source, deps.clock.now());
 
     const current =
       event.interaction === "delete"
@@ -71,6 +75,8 @@ export function processEvent(deps: ProcessEventDeps) {
     const matches = deps.mapping.match(current, previous, deps.clock.now());
     const outcome = await deps.scheduler.schedule(scope, current as FhirResource & { id: string }, matches);
     await deps.state.set(scope.server, ref, previousProjection(current));
+    // Decided: a catch-up after an outage starts from here (the server's clock, reference §7.1).
+    if (current.meta?.lastUpdated !== undefined) await deps.marks.advance(event.source, event.resourceType, current.meta.lastUpdated);
 
     // Reason label values are fixed codes (never ids): why this outcome, for dashboards and alerts.
     for (const [name, reason, list] of [

@@ -68,6 +68,12 @@ export const sourceConfigSchema = z
      * are seen through status (cancelled, entered-in-error) only.
      */
     historyDeletes: z.boolean().default(false),
+    /**
+     * A push source from which no notification was processed for this long is caught up by search,
+     * and again at every check while the silence lasts (a quiet night costs a search per check). Unset:
+     * catch-up runs on start and after a notification refused with 503 only.
+     */
+    silenceCatchUpSeconds: z.number().int().min(30).max(86_400).optional(),
     /** A proven gap in topic event numbers waits this long for late, out-of-order events before recovery (reference §5.6). */
     gapGraceSeconds: z.number().min(0).max(600).default(5),
   })

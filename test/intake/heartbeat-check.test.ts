@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createGapTracker } from "../../src/intake/gap-tracker.js";
+import { createWatermarks } from "../../src/intake/watermark.js";
 import { checkHeartbeats, heartbeatCheckEveryMs } from "../../src/intake/heartbeat-check.js";
 import { sourceConfigSchema } from "../../src/intake/source.config.js";
 import type { TopicInfo } from "../../src/intake/topic-notification.js";
@@ -23,7 +24,7 @@ describe("a topic subscription that stops sending heartbeats", () => {
     const clock = manualClock("2026-11-25T10:00:00Z");
     const logs = captureLogs("info");
     const metrics = createMetrics({ defaultMetrics: false });
-    const check = checkHeartbeats({ sources: { ehr: source(60), legacy: source() }, gaps, queues, clock, log: logs.log, metrics });
+    const check = checkHeartbeats({ sources: { ehr: source(60), legacy: source() }, gaps, marks: createWatermarks(redis, prefix), queues, clock, log: logs.log, metrics });
     const catchUps = async () => (await queues.byName.intake.getJobs(["waiting"])).filter((j) => j.name === "catch-up").map((j) => j.data as unknown);
 
     await gaps.observe("ehr", heartbeat("Subscription/appt"), clock.now());
@@ -46,10 +47,37 @@ describe("a topic subscription that stops sending heartbeats", () => {
   });
 
   it("is checked every half heartbeat period of the shortest one, between 10 s and 5 minutes", () => {
+    const quietHook = sourceConfigSchema.parse({ auth: { type: "none" }, silenceCatchUpSeconds: 600 });
+    expect(heartbeatCheckEveryMs({ a: source(3_600), b: quietHook })).toBe(300_000);
+    expect(heartbeatCheckEveryMs({ b: { ...quietHook, silenceCatchUpSeconds: 60 } })).toBe(30_000);
+    expect(heartbeatCheckEveryMs({ b: { ...quietHook, mode: "poll" } })).toBeUndefined();
     expect(heartbeatCheckEveryMs({ a: source(60), b: source(120) })).toBe(30_000);
     expect(heartbeatCheckEveryMs({ a: source(5) })).toBe(10_000);
     expect(heartbeatCheckEveryMs({ a: source(3_600) })).toBe(300_000);
     expect(heartbeatCheckEveryMs({ a: source() })).toBeUndefined();
+  });
+});
+
+describe("a rest-hook channel that goes quiet", () => {
+  it("is caught up by search once nothing was pushed for silenceCatchUpSeconds, and not while pushes keep coming", async () => {
+    const { redis, prefix, queues } = ownedQueues();
+    const marks = createWatermarks(redis, prefix);
+    const clock = manualClock("2026-11-25T10:00:00Z");
+    const logs = captureLogs("info");
+    const hook = (silenceCatchUpSeconds?: number) => sourceConfigSchema.parse({ auth: { type: "bearer", token: "hb-test-token-0123456789" }, ...(silenceCatchUpSeconds !== undefined ? { silenceCatchUpSeconds } : {}) });
+    const check = checkHeartbeats({ sources: { medplum: hook(600), quiet: hook() }, gaps: createGapTracker(redis, prefix), marks, queues, clock, log: logs.log, metrics: createMetrics({ defaultMetrics: false }) });
+    const catchUps = async () => (await queues.byName.intake.getJobs(["waiting"])).filter((j) => j.name === "catch-up").map((j) => j.data as unknown);
+
+    await marks.touch("medplum", clock.now());
+    clock.advance(599_000);
+    await check();
+    expect(await catchUps()).toEqual([]);
+
+    clock.advance(2_000); // 601 s without a pushed notification
+    await check();
+    expect(await catchUps()).toEqual([{ source: "medplum", reason: "silence", receivedAt: "2026-11-25T10:10:01.000Z" }]);
+    const alert = logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === "channel-silent");
+    expect(alert).toMatchObject({ source: "medplum", silentForSeconds: 601 });
   });
 });
 

@@ -21,6 +21,7 @@ function setup() {
     scheduler: { schedule: () => Promise.resolve({ queued: [], duplicates: [], cancelled: [], skipped: [] }) },
     ledger: {},
     state: { get: () => Promise.resolve(undefined), set: (_s: string, ref: string) => Promise.resolve(void decided.push(ref)), forget: () => Promise.resolve() },
+    marks: { advance: () => Promise.resolve(), touch: () => Promise.resolve() },
     clock: systemClock,
     log: createLogger("silent"),
     metrics: createMetrics({ defaultMetrics: false }),
