@@ -12,7 +12,7 @@ import { startService, type Role, type RunningService } from "../../src/service.
 import { systemClock } from "../../src/shared/clock.js";
 import { createLogger } from "../../src/shared/logger.js";
 import { createMetrics } from "../../src/shared/metrics.js";
-import { startFakeGraphApi, type FakeGraphApi } from "../fakes/graph-api.server.js";
+import { buildStatusWebhook, signWebhook, startFakeGraphApi, type FakeGraphApi } from "../fakes/graph-api.server.js";
 import { captureLogs } from "../support/log-capture.js";
 import { deleteKeys, testRedisUrl } from "../support/redis-prefix.js";
 import { waitFor } from "../support/wait-for.js";
@@ -37,7 +37,14 @@ export interface FaultWorld {
   fhir: Hono;
   graph: FakeGraphApi;
   graphProxy: FaultProxy;
-  start(role: Role): Promise<RunningService & { logs: ReturnType<typeof captureLogs> }>;
+  /** `unknownOutcomeWindowMs`: how long a send in doubt waits for a status webhook (default 1 s). */
+  start(role: Role, options?: { unknownOutcomeWindowMs?: number }): Promise<RunningService & { logs: ReturnType<typeof captureLogs> }>;
+  /**
+   * Play Meta's part in status webhooks: a signed `sent` status for every message the fake Graph
+   * API accepted, posted to `url` shortly after it accepted it, as Meta does whether or not its
+   * HTTP answer reached us. Stops when the test ends.
+   */
+  emitSentStatuses(url: () => string): void;
   /** N booked appointments tomorrow-plus-a-month, each for its own patient and phone number. */
   seedAppointments(n: number, offset?: number): Promise<SeededAppointment[]>;
 }
@@ -89,7 +96,7 @@ export async function startFaultWorld(options: { redisUrl?: string } = {}): Prom
     fhir,
     graph,
     graphProxy,
-    async start(role) {
+    async start(role, options = {}) {
       const logs = captureLogs("info");
       const config: Config = configSchema.parse({
         http: { port: 0 },
@@ -107,10 +114,33 @@ export async function startFaultWorld(options: { redisUrl?: string } = {}): Prom
       });
       config.delivery.quietHours.enabled = false;
       // The schema's smallest reconcile window is a minute; the scenarios wait ~1 s instead.
-      config.delivery.unknownOutcomeWindowMinutes = 1 / 60;
+      config.delivery.unknownOutcomeWindowMinutes = (options.unknownOutcomeWindowMs ?? 1_000) / 60_000;
       const service = await startService({ config, log: logs.log, clock: systemClock, role, metrics: createMetrics({ defaultMetrics: false }) });
       running.push(service);
       return { ...service, logs };
+    },
+    emitSentStatuses(url) {
+      let posted = 0;
+      let stopped = false;
+      const loop = (async () => {
+        while (!stopped) {
+          const fresh = graph.records.slice(posted);
+          if (fresh.length > 0) {
+            const body = buildStatusWebhook({
+              phoneNumberId: graph.phoneNumberId,
+              statuses: fresh.map((r) => ({ wamid: r.wamid, status: "sent" as const, timestamp: Math.floor(Date.now() / 1000), recipientId: r.to, ...(r.callbackData !== undefined ? { callbackData: r.callbackData } : {}) })),
+            });
+            // Meta retries a webhook until it gets a 200; so does this.
+            const res = await fetch(`${url()}/hooks/whatsapp`, { method: "POST", headers: { "content-type": "application/json", "x-hub-signature-256": signWebhook(body, appSecret) }, body }).catch(() => undefined);
+            if (res?.status === 200) posted += fresh.length;
+          }
+          await new Promise((r) => setTimeout(r, 25));
+        }
+      })();
+      onTestFinished(async () => {
+        stopped = true;
+        await loop;
+      });
     },
     async seedAppointments(n, offset = 0) {
       const start = new Date(Date.now() + 30 * 24 * 3600_000);

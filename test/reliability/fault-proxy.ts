@@ -22,7 +22,7 @@ export interface FaultProxy {
   url: string;
   requests: ProxiedRequest[];
   /** Fail every request (matching `when`, if given) with this fault until heal(). */
-  fail(fault: ProxyFault, when?: (method: string, path: string) => boolean): void;
+  fail(fault: ProxyFault, when?: (method: string, path: string, body: string) => boolean): void;
   heal(): void;
   faulted(): number;
   stop(): Promise<void>;
@@ -32,7 +32,7 @@ export async function startFaultProxy(targetOrigin: string): Promise<FaultProxy>
   const target = new URL(targetOrigin);
   const requests: ProxiedRequest[] = [];
   const hanging = new Set<ServerResponse>();
-  let fault: { fault: ProxyFault; when: (method: string, path: string) => boolean } | undefined;
+  let fault: { fault: ProxyFault; when: (method: string, path: string, body: string) => boolean } | undefined;
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -41,7 +41,7 @@ export async function startFaultProxy(targetOrigin: string): Promise<FaultProxy>
       const body = Buffer.concat(chunks);
       const seen: ProxiedRequest = { method: req.method ?? "", path: req.url ?? "/", body: body.toString("utf8"), status: 0, faulted: false };
       requests.push(seen);
-      const active = fault !== undefined && fault.when(seen.method, seen.path) ? fault.fault : undefined;
+      const active = fault !== undefined && fault.when(seen.method, seen.path, seen.body) ? fault.fault : undefined;
       if (active !== undefined) {
         seen.faulted = true;
         switch (active.kind) {

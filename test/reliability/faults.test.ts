@@ -18,10 +18,14 @@ import { appSecret, notify, notifyUntilAccepted, report, settleAndCount, startFa
  * reported. FN_RELIABILITY_FULL=1 runs 250 events per scenario (2,000 notifications in all: the
 duplicate scenario sends four per appointment, the restart scenarios twice as many appointments)
 instead of a handful; FN_RELIABILITY_EVENTS overrides the per-scenario count.
+ * The Graph bodyless-5xx and hang scenarios send 60 each in the fast run (about 10-15 s each):
+ * they must end with every message sent exactly once, none left unknown.
  */
 const full = Boolean(process.env.FN_RELIABILITY_FULL);
 const perScenario = Number(process.env.FN_RELIABILITY_EVENTS ?? (full ? 250 : 8));
 const settleMs = full ? 240_000 : 60_000;
+/** Graph-side scenarios send more (still well under 30 s): doubles and losses hide in small counts. */
+const graphScenario = Number(process.env.FN_RELIABILITY_EVENTS ?? (full ? 250 : 60));
 const rows: Figures[] = [];
 
 afterAll(() => {
@@ -32,6 +36,22 @@ function expectNoDoubleNoLoss(f: Figures): void {
   rows.push(f);
   expect(f.doubled, `${f.scenario}: doubled`).toBe(0);
   expect(f.lost, `${f.scenario}: lost`).toBe(0);
+}
+
+/** Faults that end in a sent message: every patient got exactly one, none ended unknown. */
+function expectEverySentOnce(f: Figures, expected: number): void {
+  expectNoDoubleNoLoss(f);
+  expect(f.unknownOutcome, `${f.scenario}: unknown outcome`).toBe(0);
+  expect(f.sent, `${f.scenario}: sent`).toBe(expected);
+}
+
+/** The number a send request is for, read from the body the proxy saw. */
+function recipientOf(body: string): string | undefined {
+  try {
+    return (JSON.parse(body) as { to?: string }).to;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Post with at most `concurrency` notifications in flight, like a FHIR server's delivery pool. */
@@ -84,7 +104,9 @@ describe("faults lose no message and send none twice", { timeout: full ? 600_000
 
   it("Graph API 429s and 5xx storms", async () => {
     const world = await startFaultWorld();
-    const service = await world.start("all");
+    const service = await world.start("all", { unknownOutcomeWindowMs: 5_000 });
+    // Meta reports every message it accepted, the reset ones too: that is what keeps them single.
+    world.emitSentStatuses(() => service.url);
     const seeded = await world.seedAppointments(perScenario);
     // A mix per recipient: throttling (bare and Meta-coded), Meta's own 500, a bare 503 from a
     // proxy (not processed: retried), and a reset after Meta accepted (sent, outcome unknown to us).
@@ -104,6 +126,43 @@ describe("faults lose no message and send none twice", { timeout: full ? 600_000
     const figures = await settleAndCount(world, "Graph 429 + 5xx storm", seeded, accepted, settleMs);
     expectNoDoubleNoLoss(figures);
     expect(world.graph.requests.some((r) => r.status === 429)).toBe(true);
+  });
+
+  it("Graph 5xx answers from a proxy without Meta's body (502/503/504, empty body)", async () => {
+    const world = await startFaultWorld();
+    const service = await world.start("all");
+    world.emitSentStatuses(() => service.url);
+    const seeded = await world.seedAppointments(graphScenario);
+    // Up to three bodyless answers per recipient before the proxy lets the request through.
+    const answers = [502, 503, 504];
+    seeded.forEach(({ phone }, i) => world.graph.inject(phone, { kind: "bare-status", httpStatus: answers[i % 3]! }, 1 + (i % 3)));
+    const accepted = await postAll(service.url, seeded);
+    const figures = await settleAndCount(world, "Graph bodyless 5xx", seeded, accepted, settleMs);
+    expectEverySentOnce(figures, seeded.length);
+    expect(world.graph.requests.filter((r) => r.status >= 502).length).toBe(seeded.reduce((n, _, i) => n + 1 + (i % 3), 0));
+  });
+
+  it("Graph hanging until the client timeout, with and without Meta having the message", async () => {
+    const world = await startFaultWorld();
+    // Long enough for Meta's sent status (emitted at once here) to arrive on a loaded machine.
+    const service = await world.start("all", { unknownOutcomeWindowMs: 5_000 });
+    world.emitSentStatuses(() => service.url);
+    const seeded = await world.seedAppointments(graphScenario);
+    // A third: the request hangs in front of Meta (never reached it): no status comes, so the
+    // window ends and the message is sent again. A third: Meta accepted it but the answer never
+    // comes: Meta's sent status decides, no resend. The rest: no fault.
+    const hangBeforeMeta = new Set(seeded.filter((_, i) => i % 3 === 0).map((s) => s.phone));
+    seeded.forEach(({ phone }, i) => {
+      if (i % 3 === 1) world.graph.inject(phone, { kind: "slow" }, 1);
+    });
+    world.graphProxy.fail({ kind: "hang" }, (method, path, body) => {
+      const to = method === "POST" && path.endsWith("/messages") ? recipientOf(body) : undefined;
+      return to !== undefined && hangBeforeMeta.delete(to);
+    });
+    const accepted = await postAll(service.url, seeded);
+    const figures = await settleAndCount(world, "Graph hangs until timeout", seeded, accepted, settleMs);
+    expectEverySentOnce(figures, seeded.length);
+    expect(world.graphProxy.faulted()).toBe(Math.ceil(seeded.length / 3));
   });
 
   it("FHIR notifications delivered twice and out of order, and status webhooks likewise", async () => {
@@ -164,7 +223,9 @@ describe("faults lose no message and send none twice", { timeout: full ? 600_000
       rmSync(dir, { recursive: true, force: true });
     });
     const world = await startFaultWorld({ redisUrl: `redis://127.0.0.1:${port}` });
-    const service = await world.start("all");
+    const service = await world.start("all", { unknownOutcomeWindowMs: 5_000 });
+    // A send Meta accepted while Redis was down is in doubt; Meta's status decides it.
+    world.emitSentStatuses(() => service.url);
     const seeded = await world.seedAppointments(perScenario * 2);
     let accepted = 0;
     let retried = 0;
