@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Worker, type Job, type Processor } from "bullmq";
 import { Redis } from "ioredis";
 import type { Hono } from "hono";
+import type { FhirResource } from "fhir/r4";
 import type { Logger } from "pino";
 import { serve, type ServerType } from "@hono/node-server";
 import type { Config, WorkerQueue } from "./config/config.schema.js";
@@ -26,6 +27,7 @@ import { createTemplateHolds } from "./delivery/template-holds.js";
 import { createMessagingBudget } from "./delivery/messaging-budget.js";
 import { createTemplateGovernance } from "./delivery/template-governance.js";
 import { createTimelineIndex, withTimelineIndex } from "./delivery/timeline-index.js";
+import { sandboxExample } from "./console/example.js";
 import { createStatusUpdates } from "./delivery/status-updates.js";
 import { createDeadLetters } from "./delivery/dead-letter.js";
 import { createWebhookIntake } from "./delivery/webhook-intake.js";
@@ -287,6 +289,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           return { templateName, languageCode };
         }),
         templateHolds,
+        preview: (resource) => previewResource(mapping, resource, fhir, clock.now()),
+        readResource: (type, id) => fhir.read(type as FhirResource["resourceType"], id),
+        ...(sandboxSeed !== undefined ? { example: () => sandboxExample(sandboxSeed, clock.now()) } : {}),
+        bodyLimitBytes: config.http.bodyLimitBytes,
       },
       probe,
       refreshGauges,

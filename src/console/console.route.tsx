@@ -1,4 +1,7 @@
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import type { FhirResource } from "fhir/r4";
+import { z } from "zod";
 import { setCookie } from "hono/cookie";
 import type { AppEnv } from "../http/app-env.js";
 import type { DeadLetters } from "../delivery/dead-letter.js";
@@ -7,6 +10,9 @@ import type { SenderState } from "../delivery/sender-state.js";
 import type { TemplateHolds } from "../delivery/template-holds.js";
 import type { QueueSnapshot } from "../http/routes/queue-health.js";
 import type { ListedSubscription } from "../intake/subscriptions.js";
+import { FhirError } from "../fhir/fhir.port.js";
+import type { PreviewResult } from "../mapping/preview.js";
+import { PreviewPage } from "./preview.js";
 import type { TimelineIndex } from "../delivery/timeline-index.js";
 import { consoleGuard, sameOriginOnly, sessionCookie, sessionValue } from "./guard.js";
 import { Problem } from "./layout.js";
@@ -35,6 +41,12 @@ export interface ConsoleDeps {
   /** Every (template, language) the rules send. */
   templates: ReadonlyArray<{ templateName: string; languageCode: string }>;
   templateHolds: Pick<TemplateHolds, "heldFor">;
+  /** POST /admin/preview's evaluation: rules, reasons, the rendered message; sends and stores nothing. */
+  preview(resource: FhirResource): Promise<PreviewResult>;
+  readResource(resourceType: string, id: string): Promise<FhirResource | undefined>;
+  /** In sandbox mode: an example resource for the seeded patient, to preview with one click. */
+  example?: () => FhirResource;
+  bodyLimitBytes: number;
   adminToken: string | undefined;
   /** Absolute URL of a Communication on the FHIR server. */
   communicationUrl(id: string): string;
@@ -75,6 +87,13 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
   });
   app.use(consoleGuard(deps.adminToken));
   app.use(sameOriginOnly(deps.publicUrl));
+  // A preview body is one FHIR resource: the same limit as FHIR notifications and /admin/preview.
+  app.use(
+    bodyLimit({
+      maxSize: deps.bodyLimitBytes,
+      onError: (c) => c.html(<Problem title="Too large" message={`The form is larger than ${deps.bodyLimitBytes} bytes.`} />, 413),
+    }),
+  );
 
   app.get("/", async (c) => {
     const parsed = timelineQuery.safeParse(c.req.query());
@@ -122,6 +141,48 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
     await deps.senderState.resume();
     return c.redirect("/console/operations?done=resumed", 303);
   });
+  app.get("/preview", (c) => {
+    const example = c.req.query("example") === "appointment" && deps.example !== undefined ? JSON.stringify(deps.example(), null, 2) : undefined;
+    return c.html(<PreviewPage form={example !== undefined ? { json: example } : {}} hasExample={deps.example !== undefined} />);
+  });
+  app.post("/preview", async (c) => {
+    const form = await c.req.parseBody();
+    const text = (v: unknown) => (typeof v === "string" ? v.trim() : "");
+    const hasExample = deps.example !== undefined;
+    const json = text(form.json);
+    const answer = (problem: string, status: 400 | 404 | 503, shown: { type?: string; id?: string } = {}) => c.html(<PreviewPage form={shown} problem={problem} hasExample={hasExample} />, status);
+    let resource: FhirResource;
+    let shown: { type?: string; id?: string } = {};
+    if (json !== "") {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(json);
+      } catch {
+        return answer("That is not valid JSON.", 400);
+      }
+      const shape = resourceShape.safeParse(parsed);
+      if (!shape.success) return answer("That is not a FHIR resource: it needs a resourceType.", 400);
+      resource = shape.data as unknown as FhirResource;
+    } else {
+      const ref = fhirRef.safeParse({ type: text(form.type), id: text(form.id) });
+      if (!ref.success) return answer("Paste a resource, or give a resource type (e.g. Appointment) and an id.", 400);
+      shown = ref.data;
+      try {
+        const read = await deps.readResource(ref.data.type, ref.data.id);
+        if (read === undefined) return answer(`The FHIR server has no ${ref.data.type}/${ref.data.id}.`, 404, shown);
+        resource = read;
+      } catch (err) {
+        if (err instanceof FhirError) return answer("The FHIR server could not be read just now.", 503, shown);
+        throw err;
+      }
+    }
+    try {
+      return c.html(<PreviewPage form={shown} result={await deps.preview(resource)} hasExample={hasExample} />);
+    } catch (err) {
+      if (err instanceof FhirError) return answer("The FHIR server could not be read for the references this resource needs.", 503, shown);
+      throw err;
+    }
+  });
   app.get("/notifications/:id", async (c) => {
     const record = await deps.ledger.get(c.req.param("id"));
     if (record === undefined) return c.html(<Problem title="Notification" message="No notification with this id: it never existed or its retention ended." />, 404);
@@ -130,6 +191,9 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
   });
   return app;
 }
+
+const resourceShape = z.looseObject({ resourceType: z.string().regex(/^[A-Z][A-Za-z]+$/), id: z.string().optional() });
+const fhirRef = z.object({ type: z.string().regex(/^[A-Z][A-Za-z]{1,63}$/), id: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/) });
 
 /** The notice after an action (POST, then a redirect here): fixed words for a fixed set of codes. */
 function doneWords(code: string | undefined): string | undefined {

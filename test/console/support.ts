@@ -11,7 +11,10 @@ import { createQueueHealth } from "../../src/http/routes/queue-health.js";
 import { consoleRoute, type ConsoleDeps } from "../../src/console/console.route.js";
 import { createMetrics } from "../../src/shared/metrics.js";
 import { systemClock } from "../../src/shared/clock.js";
+import { previewResource } from "../../src/mapping/preview.js";
+import type { FhirResource } from "fhir/r4";
 import { ownedQueues } from "../support/redis-prefix.js";
+import { bookingTime, testFhir, testMapping } from "../mapping/site.js";
 
 /** The console alone, mounted at /console as app.ts does, over a real Redis ledger, index and queues. */
 export function consoleWorld(overrides: Partial<ConsoleDeps> = {}) {
@@ -24,6 +27,9 @@ export function consoleWorld(overrides: Partial<ConsoleDeps> = {}) {
   const deadLetters = createDeadLetters({ queues, ledger, senderState, log });
   const templateHolds = createTemplateHolds(redis, prefix);
   const queueHealth = createQueueHealth({ queues, metrics, clock: systemClock, cacheMs: 0 });
+  // Preview over the shipped rules and the fake FHIR server of the mapping tests (their site and clock).
+  const fhir = testFhir();
+  const mapping = testMapping();
   const deps: ConsoleDeps = {
     ledger,
     timeline,
@@ -41,9 +47,12 @@ export function consoleWorld(overrides: Partial<ConsoleDeps> = {}) {
       { templateName: "appointment_confirmation_v1", languageCode: "es" },
     ],
     templateHolds,
+    preview: (resource) => previewResource(mapping, resource, fhir, bookingTime),
+    readResource: (type, id) => fhir.read(type as FhirResource["resourceType"], id),
+    bodyLimitBytes: 64 * 1024,
     ...overrides,
   };
   const app = new Hono<AppEnv>().route("/console", consoleRoute(deps));
   app.onError(errorHandler(log));
-  return { app, ledger, timeline, redis, prefix, queues, deadLetters, senderState, templateHolds, log };
+  return { app, ledger, timeline, redis, prefix, queues, deadLetters, senderState, templateHolds, log, fhir };
 }
