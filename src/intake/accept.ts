@@ -109,6 +109,19 @@ export function createIntake(deps: IntakeDeps) {
   // Redis was what failed). The server may have given up on those; the next accepted one resumes.
   const refused = new Set<string>();
 
+  /**
+   * What the event counter says: holes to recover, or a counter that started over (a server whose
+   * count went back without a handshake, e.g. after a restore). What it lost while counting again is
+   * unknown, so a catch-up search runs, after the same grace as a gap.
+   */
+  async function followCounter(source: string, topic: TopicInfo, observed: Awaited<ReturnType<GapTracker["observe"]>>, receivedAt: string, log: LazyLog): Promise<void> {
+    if (observed.missing.length > 0) await recoverGap(source, topic, observed.missing, receivedAt, log);
+    if (observed.restarted !== true) return;
+    log().warn({ event: "topic-counter-restarted", source, subscription: topic.subscriptionRef }, "topic event counter went below the mark outside a handshake; re-based, catching up by search");
+    const id = `restart-${shortHash(source, topic.subscriptionRef)}`;
+    await durably(() => deps.queues.enqueue("catch-up", { source, reason: "gap", receivedAt, subscriptionRef: topic.subscriptionRef }, { deduplication: { id }, delay: (deps.sources[source]?.gapGraceSeconds ?? 5) * 1000 }));
+  }
+
   /** The server says a subscription is not delivering (§5.6): re-activation is ours to do (`fhir-notify subscriptions sync`). */
   function checkStatus(source: string, topic: TopicInfo, log: LazyLog): void {
     if (topic.status === "error" || topic.status === "off") {
@@ -176,8 +189,7 @@ export function createIntake(deps: IntakeDeps) {
           if (notification.ignored > 0) deps.metrics.notificationsIgnored.inc({ source }, notification.ignored);
           if (notification.topic !== undefined) {
             checkStatus(source, notification.topic, log);
-            const { missing } = await durably(() => deps.gaps.observe(source, notification.topic!, new Date(receivedAt)));
-            if (missing.length > 0) await recoverGap(source, notification.topic, missing, receivedAt, log);
+            await followCounter(source, notification.topic, await durably(() => deps.gaps.observe(source, notification.topic!, new Date(receivedAt))), receivedAt, log);
           }
           // Debug, not info: at thousands of notifications a second a line each is noise; the counters carry the totals.
           if (deps.log.isLevelEnabled("debug")) log().debug({ source, events: jobs.length, ignored: notification.ignored }, "notification accepted");
@@ -194,8 +206,7 @@ export function createIntake(deps: IntakeDeps) {
         case "heartbeat":
         case "query-status": {
           checkStatus(source, notification.topic, log);
-          const { missing } = await durably(() => deps.gaps.observe(source, notification.topic, new Date(receivedAt)));
-          if (missing.length > 0) await recoverGap(source, notification.topic, missing, receivedAt, log);
+          await followCounter(source, notification.topic, await durably(() => deps.gaps.observe(source, notification.topic, new Date(receivedAt))), receivedAt, log);
           log().info({ source, kind: notification.kind }, "subscription status notification");
           return { status: 200, body: informational(`${notification.kind} received`) };
         }
