@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Communication, Identifier } from "fhir/r4";
@@ -60,6 +61,46 @@ export function writeCommunication(deps: WriteCommunicationDeps) {
 }
 
 function projectOnto(deps: WriteCommunicationDeps) {
+  /**
+   * After a write: keep the id, and the version when the server now holds exactly our projection,
+   * so the next step can PUT with If-Match without reading first. When the stored resource also
+   * holds what others added (their extensions, notes, a status set at the hospital), or the
+   * server names no version, the version is dropped and the next step reads and merges.
+   */
+  async function remember(deliveryId: string, id: string, stored: Communication, written: Communication, built: Communication): Promise<void> {
+    const versionId = stored.meta?.versionId;
+    const ours = isDeepStrictEqual(contentOf(written), contentOf(built));
+    if (versionId !== undefined && ours) {
+      await deps.ledger.set(deliveryId, { communicationId: id, communicationVersion: { versionId, digest: digestOf(built) } });
+      return;
+    }
+    await deps.ledger.set(deliveryId, { communicationId: id });
+    await deps.ledger.clear(deliveryId, "communicationVersion");
+  }
+
+  /**
+   * One request per status step: PUT our projection with If-Match on the version we wrote last.
+   * Undefined when that did not settle it (someone else wrote since: 412; or the resource is
+   * gone), and the caller reads, merges and writes.
+   */
+  async function updateKnownVersion(deliveryId: string, id: string, written: { versionId: string; digest: string }, built: Communication): Promise<string | undefined> {
+    if (digestOf(built) === written.digest) {
+      deps.metrics.communicationWrites.inc({ result: "unchanged" });
+      return "unchanged";
+    }
+    const target = { ...built, id };
+    try {
+      const stored = await deps.fhir.update<Communication>(target, { ifMatch: `W/"${written.versionId}"` });
+      await remember(deliveryId, id, stored, target, built);
+      deps.metrics.communicationWrites.inc({ result: "updated" });
+      return "updated";
+    } catch (err) {
+      // 412/409: changed since our write. 404/410: deleted (servers that do not answer 412 for it).
+      if (err instanceof FhirError && (err.isConflict || err.status === 404 || err.status === 410)) return undefined;
+      throw err;
+    }
+  }
+
   return async (deliveryId: string, log: Logger): Promise<string> => {
     const record = await deps.ledger.get(deliveryId);
     if (record === undefined) return "missing";
@@ -70,6 +111,13 @@ function projectOnto(deps: WriteCommunicationDeps) {
     }
 
     try {
+      // Only after a conflict on the direct update: read the current version and retry once.
+      let conflictRetries = maxConflictRetries;
+      if (record.communicationId !== undefined && record.communicationVersion !== undefined) {
+        const done = await updateKnownVersion(deliveryId, record.communicationId, record.communicationVersion, built);
+        if (done !== undefined) return done;
+        conflictRetries = 1;
+      }
       for (let attempt = 0; ; attempt++) {
         const existing = record.communicationId !== undefined ? await deps.fhir.read<Communication>("Communication", record.communicationId) : undefined;
         if (existing === undefined) {
@@ -87,28 +135,31 @@ function projectOnto(deps: WriteCommunicationDeps) {
             log.error({ status: 200 }, "FHIR conditional create matched a Communication without this delivery's identifier; not adopted");
             throw new FhirError("FHIR conditional create matched a resource without the delivery's identifier", 200, true);
           }
-          if (resource.id !== undefined) await deps.ledger.set(deliveryId, { communicationId: resource.id });
           if (created) {
+            if (resource.id !== undefined) await remember(deliveryId, resource.id, resource, built, built);
             deps.metrics.communicationWrites.inc({ result: "created" });
             return "created";
           }
           // It existed already (an earlier attempt created it): update it with what we know now.
           if (resource.id === undefined) return "exists";
+          await deps.ledger.set(deliveryId, { communicationId: resource.id });
           record.communicationId = resource.id;
           continue;
         }
         const merged = mergeForUpdate(existing, built);
         if (isDeepStrictEqual({ ...merged, meta: undefined }, { ...existing, meta: undefined })) {
+          await remember(deliveryId, record.communicationId!, existing, merged, built);
           deps.metrics.communicationWrites.inc({ result: "unchanged" });
           return "unchanged";
         }
         try {
           const versionId = existing.meta?.versionId;
-          await deps.fhir.update(merged as Communication & { id: string }, versionId !== undefined ? { ifMatch: `W/"${versionId}"` } : {});
+          const stored = await deps.fhir.update(merged as Communication & { id: string }, versionId !== undefined ? { ifMatch: `W/"${versionId}"` } : {});
+          await remember(deliveryId, record.communicationId!, stored, merged, built);
           deps.metrics.communicationWrites.inc({ result: "updated" });
           return "updated";
         } catch (err) {
-          if (err instanceof FhirError && err.isConflict && attempt < maxConflictRetries) continue; // re-read, merge, retry
+          if (err instanceof FhirError && err.isConflict && attempt < conflictRetries) continue; // re-read, merge, retry
           throw err;
         }
       }
@@ -121,6 +172,20 @@ function projectOnto(deps: WriteCommunicationDeps) {
       throw err;
     }
   };
+}
+
+/**
+ * What a Communication says, without what the server assigns (id, version, lastUpdated); tags
+ * stay, they are ours too (the dry-run tag).
+ */
+function contentOf(c: Communication): Communication {
+  const { id: _id, meta, ...rest } = c;
+  return { ...rest, ...(meta?.tag !== undefined && meta.tag.length > 0 ? { meta: { tag: meta.tag } } : {}) };
+}
+
+/** Digest of a projection as buildCommunication makes it (its key order is fixed). */
+function digestOf(c: Communication): string {
+  return createHash("sha256").update(JSON.stringify(contentOf(c))).digest("hex").slice(0, 32);
 }
 
 /** Whether the resource carries this identifier (system and value both). */

@@ -17,12 +17,18 @@ export type DeliveryFields = Omit<DeliveryRecord, "state" | "history" | "sentAt"
   fhirWaits?: number;
   /** The send attempt (1-based) that set inFlightSince: an unknown outcome names it. */
   inFlightAttempt?: number;
+  /**
+   * The Communication as the audit worker last wrote it, when the server holds exactly that: its
+   * server version (the next step updates with If-Match, no read) and a digest of the content
+   * (a step that changes nothing writes nothing). Absent: read before writing.
+   */
+  communicationVersion?: { versionId: string; digest: string };
 };
 
 /** What files a delivery in its pending set: the server key (older records: the source), rule and resource. */
 export type PendingOwner = Pick<DeliveryFields, "deliveryId" | "source" | "server" | "ruleId" | "resourceRef">;
 
-export type LedgerRecord = DeliveryRecord & Pick<DeliveryFields, "distinctBy" | "inFlightSince" | "inFlightAttempt" | "deadLettered" | "throttled" | "fhirWaits">;
+export type LedgerRecord = DeliveryRecord & Pick<DeliveryFields, "distinctBy" | "inFlightSince" | "inFlightAttempt" | "deadLettered" | "throttled" | "fhirWaits" | "communicationVersion">;
 
 /** Append-only status log per delivery plus a few set fields; the current state is a fold of the log. */
 export interface Ledger {

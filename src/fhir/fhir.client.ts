@@ -181,7 +181,7 @@ export function createFhirClient(cfg: FhirClientConfig, log: Logger, deps: FhirC
     const res = await run({ op, method: "GET", url, idempotent: true, retries: cfg.retries });
     if (res.status === 404 || res.status === 410) return undefined;
     if (res.status !== 200) throw failure(op, res);
-    return resourceOf<T>(op, res, resourceType);
+    return withEtagVersion(resourceOf<T>(op, res, resourceType), res);
   }
 
   async function getBundle(op: "search" | "fetch-page", url: URL): Promise<Bundle> {
@@ -195,7 +195,7 @@ export function createFhirClient(cfg: FhirClientConfig, log: Logger, deps: FhirC
    * answer with an empty body and a Location header; then we read that version back.
    */
   async function written<T extends FhirResource>(op: "create" | "update", res: RawResponse, resourceType: string): Promise<T> {
-    if (res.text.trim() !== "") return resourceOf<T>(op, res, resourceType);
+    if (res.text.trim() !== "") return withEtagVersion(resourceOf<T>(op, res, resourceType), res);
     const location = res.headers.get("location") ?? res.headers.get("content-location");
     const match = location === null ? null : /\/?([A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?\/?$/.exec(new URL(location, `${cfg.baseUrl}/`).pathname);
     if (match?.[1] !== resourceType || match[2] === undefined) {
@@ -302,6 +302,17 @@ export function createFhirClient(cfg: FhirClientConfig, log: Logger, deps: FhirC
       return z.object({ name: z.string() }).safeParse(software).data?.name;
     },
   };
+}
+
+/**
+ * The version a server names only in its ETag (W/"n", FHIR http.html#versioning) is copied to
+ * meta.versionId when the body has none, so callers find it in one place (If-Match write-back).
+ */
+function withEtagVersion<T>(resource: T, res: RawResponse): T {
+  const r = resource as { meta?: { versionId?: string } };
+  if (r.meta?.versionId !== undefined) return resource;
+  const versionId = /^(?:W\/)?"([A-Za-z0-9\-.]{1,64})"$/.exec(res.headers.get("etag")?.trim() ?? "")?.[1];
+  return versionId === undefined ? resource : { ...resource, meta: { ...r.meta, versionId } };
 }
 
 /** Callers may pass a bare versionId; the header wants an ETag, which FHIR servers send weak. */

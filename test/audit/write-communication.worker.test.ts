@@ -115,18 +115,21 @@ describe("writing a delivery's Communication", () => {
     expect(fhir.all("Communication")).toHaveLength(1);
   });
 
-  it("re-reads, merges and retries when the version moved on between read and update (412)", async () => {
+  it("reads, merges and retries once when the version moved on since its last write (412)", async () => {
     const fhir = new FakeFhir();
     await delivery([accepted]);
     await worker(fhir).run();
     await ledger.append(deliveryId, delivered);
     const calls = fhir.calls.length;
-    // Read succeeds, the update meets a concurrent writer's version, the second try lands.
+    // The If-Match update meets a concurrent writer's version; only then a read, and the second try lands.
     const original = fhir.update.bind(fhir);
     let conflicts = 1;
-    fhir.update = (resource, opts) => (conflicts-- > 0 ? Promise.reject(new FhirError("FHIR update failed: HTTP 412", 412, true)) : original(resource, opts));
+    fhir.update = (resource, opts) => {
+      fhir.calls.push(`update ${opts?.ifMatch ?? "-"}`);
+      return conflicts-- > 0 ? Promise.reject(new FhirError("FHIR update failed: HTTP 412", 412, true)) : original(resource, opts);
+    };
     expect(await worker(fhir).run()).toBe("updated");
-    expect(fhir.calls.slice(calls).filter((c) => c.startsWith("read Communication"))).toHaveLength(2);
+    expect(fhir.calls.slice(calls).filter((c) => !c.startsWith("update Communication"))).toEqual(['update W/"1"', "read Communication/fake-1", 'update W/"1"']);
     expect((fhir.all("Communication")[0] as Communication).status).toBe("completed");
   });
 
@@ -281,5 +284,132 @@ describe("a FHIR server that refuses the Communication", () => {
     expect(err).not.toBeInstanceOf(UnrecoverableError);
     expect((err as FhirError).retryable).toBe(true);
     expect(await w.writes()).toEqual({});
+  });
+});
+
+describe("write-back with If-Match: one FHIR request per status step", () => {
+  const server = setupServer();
+  beforeAll(() => server.listen({ onUnhandledRequest: "error" }));
+  afterEach(() => server.resetHandlers());
+  afterAll(() => server.close());
+
+  const client = () => createFhirClient(fhirClientConfigSchema.parse({ baseUrl: fhirBase, retries: 0 }), captureLogs().log);
+  const read: StatusEvent = { state: "read", at: "2025-03-04T09:16:40.000Z" };
+
+  /**
+   * A FHIR server holding Communications by version, over msw. `names` says where it names the
+   * version: in meta.versionId and the ETag (most servers), only the ETag, or nowhere.
+   */
+  function versionedServer(names: "meta-and-etag" | "etag-only" | "none") {
+    const requests: string[] = [];
+    const versions: Communication[] = [];
+    const current = () => versions[versions.length - 1];
+    const answer = (c: Communication, status: number) => {
+      const { meta, ...rest } = c;
+      const body = names === "meta-and-etag" ? c : meta?.tag !== undefined ? { ...rest, meta: { tag: meta.tag } } : rest;
+      const headers: Record<string, string> = { "content-type": "application/fhir+json" };
+      if (names !== "none") headers.etag = `W/"${meta?.versionId ?? ""}"`;
+      return HttpResponse.json(body, { status, headers });
+    };
+    const store = (c: Communication) => {
+      const stored = { ...c, id: "comm-7781", meta: { ...c.meta, versionId: String(versions.length + 1), lastUpdated: "2025-03-04T09:20:00.000Z" } };
+      versions.push(stored);
+      return stored;
+    };
+    server.use(
+      http.post(`${fhirBase}/Communication`, async ({ request }) => {
+        requests.push("POST /Communication");
+        const c = current();
+        return c !== undefined ? answer(c, 200) : answer(store((await request.json()) as Communication), 201);
+      }),
+      http.get(`${fhirBase}/Communication/:id`, () => {
+        requests.push("GET /Communication/comm-7781");
+        const c = current();
+        return c !== undefined ? answer(c, 200) : HttpResponse.json({ resourceType: "OperationOutcome", issue: [{ severity: "error", code: "not-found" }] }, { status: 404 });
+      }),
+      http.put(`${fhirBase}/Communication/:id`, async ({ request }) => {
+        const ifMatch = request.headers.get("if-match");
+        requests.push(`PUT /Communication/comm-7781 ${ifMatch ?? "-"}`);
+        if (ifMatch !== null && ifMatch !== `W/"${current()?.meta?.versionId ?? ""}"`) {
+          return HttpResponse.json({ resourceType: "OperationOutcome", issue: [{ severity: "error", code: "conflict" }] }, { status: 412 });
+        }
+        return answer(store((await request.json()) as Communication), 200);
+      }),
+    );
+    /** Another system edits the Communication (a new version with its note). */
+    const editedElsewhere = () => {
+      const c = current()!;
+      store({ ...c, note: [...(c.note ?? []), { text: "Patient called the front desk about this message" }] });
+    };
+    return { requests, current, editedElsewhere };
+  }
+
+  it("updates a status step with one PUT If-Match on the version it wrote last, no read (was GET + PUT)", async () => {
+    const fhir = versionedServer("meta-and-etag");
+    await delivery([accepted]);
+    const w = worker(client());
+    expect(await w.run()).toBe("created");
+    expect(fhir.requests).toEqual(["POST /Communication"]);
+    expect((await ledger.get(deliveryId))?.communicationVersion?.versionId).toBe("1");
+
+    for (const [step, version] of [[delivered, "1"], [read, "2"]] as const) {
+      fhir.requests.length = 0;
+      await ledger.append(deliveryId, step);
+      expect(await w.run()).toBe("updated");
+      expect(fhir.requests).toEqual([`PUT /Communication/comm-7781 W/"${version}"`]);
+    }
+    expect(fhir.current()?.status).toBe("completed");
+    expect(fhir.current()?.received).toBe("2025-03-04T09:15:11.000Z");
+    expect((await ledger.get(deliveryId))?.communicationVersion?.versionId).toBe("3");
+    expect(r4Errors(fhir.current()!)).toEqual([]);
+
+    // The same step again (a duplicate job) sends nothing at all.
+    fhir.requests.length = 0;
+    expect(await w.run()).toBe("unchanged");
+    expect(fhir.requests).toEqual([]);
+  });
+
+  it("takes the version from the ETag when the body carries no meta.versionId", async () => {
+    const fhir = versionedServer("etag-only");
+    await delivery([accepted]);
+    const w = worker(client());
+    await w.run();
+    fhir.requests.length = 0;
+    await ledger.append(deliveryId, delivered);
+    expect(await w.run()).toBe("updated");
+    expect(fhir.requests).toEqual(['PUT /Communication/comm-7781 W/"1"']);
+  });
+
+  it("after a 412 reads the current version, merges and retries once, keeping what the other writer added", async () => {
+    const fhir = versionedServer("meta-and-etag");
+    await delivery([accepted]);
+    const w = worker(client());
+    await w.run();
+    fhir.editedElsewhere();
+    fhir.requests.length = 0;
+    await ledger.append(deliveryId, delivered);
+    expect(await w.run()).toBe("updated");
+    expect(fhir.requests).toEqual(['PUT /Communication/comm-7781 W/"1"', "GET /Communication/comm-7781", 'PUT /Communication/comm-7781 W/"2"']);
+    expect(fhir.current()?.status).toBe("completed");
+    expect(fhir.current()?.note).toEqual([{ text: "Patient called the front desk about this message" }]);
+
+    // The server now holds more than our projection: the next step reads and merges rather than overwrite the note.
+    fhir.requests.length = 0;
+    await ledger.append(deliveryId, read);
+    expect(await w.run()).toBe("updated");
+    expect(fhir.requests).toEqual(["GET /Communication/comm-7781", 'PUT /Communication/comm-7781 W/"3"']);
+    expect(fhir.current()?.note).toEqual([{ text: "Patient called the front desk about this message" }]);
+  });
+
+  it("falls back to read-then-write on a server that names no version", async () => {
+    const fhir = versionedServer("none");
+    await delivery([accepted]);
+    const w = worker(client());
+    await w.run();
+    fhir.requests.length = 0;
+    await ledger.append(deliveryId, delivered);
+    expect(await w.run()).toBe("updated");
+    expect(fhir.requests).toEqual(["GET /Communication/comm-7781", "PUT /Communication/comm-7781 -"]);
+    expect(fhir.current()?.status).toBe("completed");
   });
 });

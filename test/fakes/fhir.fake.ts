@@ -99,7 +99,8 @@ export class FakeFhir implements FhirPort {
     this.maybeFail(`update ${resource.resourceType}/${resource.id}`);
     const history = this.versions.get(`${resource.resourceType}/${resource.id}`);
     const current = history?.[history.length - 1];
-    if (options?.ifMatch !== undefined && current && `W/"${current.meta?.versionId}"` !== options.ifMatch) {
+    // RFC 9110 §13.1.1: If-Match is false when there is no current representation (deleted) too.
+    if (options?.ifMatch !== undefined && (current === undefined || `W/"${current.meta?.versionId}"` !== options.ifMatch)) {
       return Promise.reject(new FhirError("version conflict", 412, false));
     }
     return Promise.resolve(this.put(resource));
