@@ -1,5 +1,5 @@
 import type { FhirResource } from "fhir/r4";
-import { clinicalAcronymIn } from "./clinical-terms.js";
+import { clinicalAcronymIn, clinicalWordIn } from "./clinical-terms.js";
 
 /**
  * The second wall. Slots are the first: a rule cannot name a clinical field. This guard checks
@@ -206,6 +206,16 @@ export function leaks(value: string, sensitive: SensitiveValues): boolean {
   // Long words are distinctive enough to catch even when glued to other text ("xSertralineY").
   for (const token of sensitive.tokens) if (token.length >= 8 && token.length <= n.length && n.includes(token)) return true;
   return false;
+}
+
+/**
+ * The leak guard for fixed text (template wording, button texts and payloads, rule ids, configured
+ * labels): no resource to compare with, so it checks the clinical vocabulary, acronyms and words,
+ * through the same folding as the per-message guard. Returns the list entry that matched, which
+ * names our vocabulary and never any patient's data, or undefined.
+ */
+export function clinicalTermIn(text: string): string | undefined {
+  return clinicalAcronymIn(foldedWords(text)) ?? clinicalWordIn(normalise(text).split(" "));
 }
 
 /**

@@ -7,6 +7,7 @@ import r4Model from "fhirpath/fhir-context/r4/index.js";
 import { z } from "zod";
 import { triggerTypes, type TriggerType } from "../intake/resource-event.js";
 import { checkFhirPath, FhirPathRejected } from "./fhirpath-check.js";
+import { clinicalTermIn } from "./leak-guard.js";
 import type { ConditionKind } from "./logic-fields.js";
 import type { PreviousProjection } from "./previous.js";
 import { isSlotName, replyActions, slotAppliesTo, type ReplyAction, type SlotName } from "./slots.js";
@@ -220,6 +221,9 @@ function parseRule(
     doc.fail(path, issue?.message ?? "invalid rule");
   }
   const raw = parsed.data;
+  // Rule ids travel with every delivery (delivery ids, logs, Communications), so they are fixed text too.
+  const idTerm = clinicalTermIn(raw.id);
+  if (idTerm !== undefined) doc.fail(["id"], `rule ids travel with every delivery and must not name '${idTerm}', a clinical term (src/mapping/clinical-terms.ts)`);
   const condition = (expression: string, path: FieldPath, kind: ConditionKind): Condition => compileCondition(doc, expression, path, raw.resourceType, kind, clock);
   const conjunction = (list: readonly string[], key: "when" | "changedFrom"): Condition[] =>
     list.map((expression, i) => condition(expression, list.length === 1 && typeof rawTrigger(doc)?.[key] === "string" ? ["trigger", key] : ["trigger", key, i], "trigger"));

@@ -9,6 +9,7 @@ import { leaks, sanitiseParameter, sensitiveValues } from "./leak-guard.js";
 import { loadMappingSet, MappingError, type ChangeField, type Condition, type MappingSet, type Rule, type RuleMessage } from "./load-rules.js";
 import type { MappingConfig } from "./mapping.config.js";
 import { previousProjection, type PreviousProjection } from "./previous.js";
+import { checkSiteLabels } from "./site-labels.js";
 import { chooseLanguage, isPatientInactive, localeOf, patientRefOf, selectMobile } from "./recipient.js";
 import { portalLinkToken, renderSlot, replyPayload, replyToken, type PharmacyEntry, type SlotName } from "./slots.js";
 import { renderBody } from "./templates.js";
@@ -354,10 +355,11 @@ async function findPharmacy(resource: FhirResource, fhir: FhirPort, site: Mappin
 }
 
 /**
- * The site's rules as serve runs them: mapping.dir loaded for the site's languages and checked
- * against the site config. `fhir-notify mappings check` and preview call the same function.
+ * The site's rules as serve runs them: the configured labels linted, mapping.dir loaded for the
+ * site's languages and checked against the site config. `fhir-notify mappings check` and preview call the same function.
  */
 export function loadSiteMapping(site: MappingConfig, clock: Clock = systemClock): Mapping {
+  checkSiteLabels(site);
   const languages = [site.defaultLanguage, ...Object.values(site.languages)];
   return createMapping(loadMappingSet(site.dir, { languages }), site, clock);
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { clinicalTermIn } from "./leak-guard.js";
 import type { YamlDoc, FieldPath } from "./yaml-source.js";
 
 /**
@@ -82,6 +83,7 @@ export function parseTemplate(doc: YamlDoc, file: string): Template {
     if (buttonTypes === undefined) buttonTypes = types;
     else if (buttonTypes.join() !== types.join()) doc.fail(["languages", code, "buttons"], "buttons must have the same types, in the same order, in every language");
   }
+  lintFixedText(t, doc.fail);
   return {
     name: t.name,
     file,
@@ -92,6 +94,37 @@ export function parseTemplate(doc: YamlDoc, file: string): Template {
     buttonTypes: buttonTypes ?? [],
     fail: doc.fail,
   };
+}
+
+/** What a template's fixed-text error says; the term is our list's entry, never a patient's data. */
+export function clinicalTermMessage(term: string): string {
+  return `fixed text names '${term}', a clinical term (src/mapping/clinical-terms.ts): every patient it goes to would read it`;
+}
+
+/**
+ * Fixed text reaches every patient the template goes to (and Meta's reviewers): the name, the
+ * body around its variables, the footer, button texts and link paths, and the sample values.
+ * None may hold a clinical term; the failure names the part, e.g. languages.es.buttons[1].text.
+ */
+function lintFixedText(t: z.output<typeof templateSchema>, fail: (path: FieldPath, message: string) => never): void {
+  const check = (text: string, path: FieldPath): void => {
+    const term = clinicalTermIn(text);
+    if (term !== undefined) fail(path, clinicalTermMessage(term));
+  };
+  check(t.name, ["name"]);
+  for (const [code, lang] of Object.entries(t.languages)) {
+    check(lang.body.replace(/\{\{\d+\}\}/g, " "), ["languages", code, "body"]);
+    if (lang.footer !== undefined) check(lang.footer, ["languages", code, "footer"]);
+    lang.buttons.forEach((b, i) => {
+      check(b.text, ["languages", code, "buttons", i, "text"]);
+      if (b.type === "URL") {
+        if (b.path !== undefined) check(b.path, ["languages", code, "buttons", i, "path"]);
+        if (b.url !== undefined) check(b.url, ["languages", code, "buttons", i, "url"]);
+        check(b.example, ["languages", code, "buttons", i, "example"]);
+      }
+    });
+    lang.example.forEach((e, i) => check(e, ["languages", code, "example", i]));
+  }
 }
 
 /** Validates positional variables ({{1}}..{{n}}, in order, not at either end, never adjacent) and returns n. */

@@ -54,6 +54,29 @@ describe("the fhir-notify CLI", () => {
     expect(r.stderr.split("\n").filter(Boolean)).toHaveLength(1);
   });
 
+  it("lints a template's fixed text: a clinical word in a button fails the check with its file, line and part", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fn-mappings-"));
+    cpSync(join(root, "mappings"), dir, { recursive: true });
+    const template = join(dir, "templates", "appointment_reminder_v1.yaml");
+    writeFileSync(template, readFileSync(template, "utf8").replace("text: Cambiar horario", "text: Cambiar cita de VIH"));
+    const r = cli(["mappings", "check", dir]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `fhir-notify: ${template}:20: languages.es.buttons[1].text: fixed text names 'VIH', a clinical term (src/mapping/clinical-terms.ts): every patient it goes to would read it\n`,
+    );
+  });
+
+  it("lints configured labels: a clinical word in a Location's label fails the check, naming the key", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fn-config-"));
+    const config = join(dir, "fhir-notify.yaml");
+    writeFileSync(config, 'mapping:\n  locations:\n    Location/loc-7: { label: "Riverside Oncology Wing", timeZone: America/Chicago }\n');
+    const r = cli(["mappings", "check"], { FHIR_NOTIFY_CONFIG: config });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      "fhir-notify: mapping.locations.Location/loc-7.label: the configured label names 'oncology', a clinical term (src/mapping/clinical-terms.ts): every message that names this place would show it\n",
+    );
+  });
+
   it("rejects a rule that tries to put a clinical field in a message, naming file and line", () => {
     const dir = mkdtempSync(join(tmpdir(), "fn-mappings-"));
     cpSync(join(root, "mappings"), dir, { recursive: true });

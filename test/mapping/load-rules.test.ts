@@ -150,6 +150,12 @@ describe("loadMappingSet", () => {
     },
   );
 
+  it("rejects a rule id that names a clinical term", () => {
+    expect(loadError({ "r.yaml": booked().replace("id: test-booked", "id: hiv-clinic-booked") })).toBe(
+      "r.yaml:1: id: rule ids travel with every delivery and must not name 'HIV', a clinical term (src/mapping/clinical-terms.ts)",
+    );
+  });
+
   it("accepts every shipped rule id under the strict id pattern", () => {
     for (const rule of loadMappingSet(mappingsDir).rules) expect(rule.id).toMatch(ruleIdPattern);
   });

@@ -1,7 +1,9 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadMappingSet } from "../../src/mapping/load-rules.js";
+import { loadMappingSet, MappingError } from "../../src/mapping/load-rules.js";
 import { renderBody, toMetaTemplateRequests } from "../../src/mapping/templates.js";
-import { mappingsDir } from "./site.js";
+import { mappingsDir, ruleFolder } from "./site.js";
 
 const templates = loadMappingSet(mappingsDir).templates;
 
@@ -61,5 +63,42 @@ describe("renderBody", () => {
   it("substitutes positional values and appends the footer", () => {
     const lang = { body: "Hello {{1}}, see you at {{2}}.", footer: "Reply STOP", buttons: [], example: [] };
     expect(renderBody(lang, ["Ana", "Riverside"])).toBe("Hello Ana, see you at Riverside.\nReply STOP");
+  });
+});
+
+describe("fixed-text lint", () => {
+  /** The shipped rules and templates with one template file edited; the loader's message, folder removed. */
+  function lintError(file: string, edit: (text: string) => string): string {
+    const dir = ruleFolder({}, { withShippedRules: true });
+    const path = join(dir, "templates", file);
+    const before = readFileSync(path, "utf8");
+    const after = edit(before);
+    if (after === before) throw new Error("the edit changed nothing");
+    writeFileSync(path, after);
+    try {
+      loadMappingSet(dir);
+    } catch (err) {
+      if (!(err instanceof MappingError)) throw err;
+      return err.message.replace(`${dir}/`, "");
+    }
+    throw new Error("expected the template to be rejected");
+  }
+  const term = (t: string) => `fixed text names '${t}', a clinical term (src/mapping/clinical-terms.ts): every patient it goes to would read it`;
+
+  it.each([
+    ["the body", "appointment_confirmation_v1.yaml", (t: string) => t.replace("your appointment at {{2}}", "your oncology appointment at {{2}}"), "9: languages.en_US.body", "oncology"],
+    ["the Spanish body, accents and all", "appointment_confirmation_v1.yaml", (t: string) => t.replace("su cita en", "su cita de Oncología en"), "13: languages.es.body", "oncologia"],
+    ["the footer", "pharmacy_pickup_ready_v1.yaml", (t: string) => t.replace("Reply STOP to stop these", "Reply STOP to stop these HIV"), "9: languages.en_US.footer", "HIV"],
+    ["a quick-reply button text", "appointment_reminder_v1.yaml", (t: string) => t.replace("text: Reschedule", "text: Reschedule chemo"), "13: languages.en_US.buttons[1].text", "chemo"],
+    ["a URL button path", "visit_followup_portal_v1.yaml", (t: string) => t.replace('path: "/s/{{1}}", example: a1B2c3D4e5F6 }\n    example: [Alex', 'path: "/hiv/{{1}}", example: a1B2c3D4e5F6 }\n    example: [Alex'), "11: languages.en_US.buttons[0].path", "HIV"],
+    ["a sample value sent to Meta for review", "pharmacy_pickup_ready_v1.yaml", (t: string) => t.replace('"Riverside Pharmacy, 12 Main St"', '"Riverside PrEP Pharmacy"'), "10: languages.en_US.example[1]", "PrEP"],
+    ["the template name", "portal_document_available_v1.yaml", (t: string) => t.replace("name: portal_document_available_v1", "name: portal_hiv_result_v1"), "3: name", "HIV"],
+    ["Cyrillic look-alike letters", "appointment_confirmation_v1.yaml", (t: string) => t.replace("your appointment at {{2}}", "your \u0441\u0430ncer appointment at {{2}}"), "9: languages.en_US.body", "cancer"],
+  ])("fails a clinical term in %s, naming the file, line and part", (_label, file, edit, where, found) => {
+    expect(lintError(file, edit)).toBe(`templates/${file}:${where}: ${term(found)}`);
+  });
+
+  it("passes the shipped templates' ordinary wording (appointment, portal, order, insurance card)", () => {
+    expect(() => loadMappingSet(mappingsDir)).not.toThrow();
   });
 });

@@ -83,16 +83,17 @@ describe("a notification that is not sent still leaves one not-done Communicatio
   });
 
   it("says the guard blocked it when a configured place label repeats the appointment's clinical service", async () => {
-    // A site that labels a Location by its specialty: "Oncology Wing" would tell anyone who sees
-    // the phone what the appointment is for. The PHI guard matches it against serviceType.
+    // A site that labels a Location by its specialty: "Podiatry Wing" would tell anyone who sees
+    // the phone what the appointment is for. The boot lint of labels only knows a list of clinical
+    // terms ("Oncology Wing" would not start); the PHI guard matches the rest against serviceType.
     const service = await startTestService({
-      config: { mapping: { locations: { "Location/oncology-wing": { label: "Oncology Wing", timeZone: "America/New_York" } } } },
+      config: { mapping: { locations: { "Location/podiatry-wing": { label: "Podiatry Wing", timeZone: "America/New_York" } } } },
     });
-    const wing: Location & { id: string } = { resourceType: "Location", id: "oncology-wing", status: "active", name: "Oncology Wing, Building C" };
+    const wing: Location & { id: string } = { resourceType: "Location", id: "podiatry-wing", status: "active", name: "Podiatry Wing, Building C" };
     await putWithId(service, wing);
-    const c = await bookAndAudit(service, service.sandboxSeed!.patientId, { locationId: "oncology-wing", serviceText: "Oncology follow-up" });
+    const c = await bookAndAudit(service, service.sandboxSeed!.patientId, { locationId: "podiatry-wing", serviceText: "Podiatry follow-up" });
     expectNotDone(c, "system-error", "The message was blocked by the protected-information guard");
-    expect(JSON.stringify(c)).not.toMatch(/oncology/i);
+    expect(JSON.stringify(c)).not.toMatch(/podiatry/i);
     expect(service.outbox!.list()).toHaveLength(0);
   });
 
