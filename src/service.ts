@@ -34,6 +34,7 @@ import { createWebhookIntake } from "./delivery/webhook-intake.js";
 import { endedByReplyIndex, handleInbound } from "./delivery/replies.worker.js";
 import { checkExpiry, sweepExpired } from "./delivery/expiry.js";
 import { createCloudApiClient } from "./delivery/whatsapp/cloud-api.client.js";
+import { createCallbackTokens } from "./delivery/whatsapp/callback-tokens.js";
 import { createDryRunOutbox } from "./delivery/whatsapp/dry-run.outbox.js";
 import { liveCredentials } from "./delivery/whatsapp/whatsapp.config.js";
 import type { WhatsAppSender } from "./delivery/whatsapp/whatsapp.port.js";
@@ -188,7 +189,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const senderState = createSenderState(redis, prefix, queues.byName.delivery, log, metrics);
     const templateHolds = createTemplateHolds(redis, prefix);
     const unknownOutcomes = createUnknownOutcomes(redis, prefix);
-    const statusUpdates = createStatusUpdates({ ledger, queues, unknownOutcomes, log, metrics, identities: optOuts });
+    const callbackTokens = createCallbackTokens(redis, prefix, config.delivery.ledgerRetentionDays * 86_400);
+    const statusUpdates = createStatusUpdates({ ledger, queues, unknownOutcomes, callbackTokens, log, metrics, identities: optOuts });
     const deadLetters = createDeadLetters({ queues, ledger, senderState, log });
     const gaps = createGapTracker(redis, prefix);
     const marks = createWatermarks(redis, prefix);
@@ -366,6 +368,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           ledger,
           queues,
           sender,
+          callbackTokens,
           senderId: config.whatsapp.phoneNumberId ?? "dry-run",
           senderState,
           optOuts,

@@ -18,6 +18,7 @@ import type { SenderState } from "./sender-state.js";
 import { holdWaits, type TemplateHolds } from "./template-holds.js";
 import type { MessagingBudget } from "./messaging-budget.js";
 import type { UnknownOutcomes } from "./unknown-outcomes.js";
+import type { CallbackTokens } from "./whatsapp/callback-tokens.js";
 import { SendError, type WhatsAppSender } from "./whatsapp/whatsapp.port.js";
 import { retryAfterMsFor } from "./whatsapp/status.map.js";
 
@@ -27,6 +28,8 @@ export interface SendWorkerDeps {
   ledger: Ledger;
   queues: Queues;
   sender: WhatsAppSender;
+  /** biz_opaque_callback_data: a random token per delivery, never the delivery id. */
+  callbackTokens: Pick<CallbackTokens, "tokenFor">;
   senderId: string;
   senderState: SenderState;
   optOuts: OptOutStore;
@@ -246,7 +249,11 @@ export function sendMessage(deps: SendWorkerDeps) {
     // claim is the resend's idempotency check: it sets the new in-flight mark only while the one
     // this attempt read is still there and nothing (no status webhook) was recorded meanwhile.
     const inFlight = { ...recipient, recipientHash: phoneHash, inFlightSince: now.toISOString(), inFlightAttempt: attempt, renderedText: prepared.renderedText };
-    const [claimed] = await Promise.all([ledger.claimSend(deliveryId, record.inFlightSince, inFlight), deps.optOuts.rememberRecipient(phoneHash, prepared.patientRef)]);
+    const [claimed, callbackData] = await Promise.all([
+      ledger.claimSend(deliveryId, record.inFlightSince, inFlight),
+      deps.callbackTokens.tokenFor(deliveryId),
+      deps.optOuts.rememberRecipient(phoneHash, prepared.patientRef),
+    ]);
     if (!claimed) {
       await closeUnknown(deliveryId, "decided", log);
       return "decided meanwhile";
@@ -254,7 +261,8 @@ export function sendMessage(deps: SendWorkerDeps) {
     if (record.inFlightSince !== undefined) await closeUnknown(deliveryId, "resent", log);
     const started = performance.now();
     try {
-      const result = await deps.sender.sendTemplate(prepared.message);
+      // The mapping names the delivery (its link and reply tokens derive from it); Meta gets the token.
+      const result = await deps.sender.sendTemplate({ ...prepared.message, callbackData });
       metrics.outboundLatency.observe({ peer: "whatsapp", op: "send" }, (performance.now() - started) / 1000);
       const ttl = deps.mapping.rules.find((r) => r.id === record.ruleId)?.message?.template.messageSendTtlSeconds;
       const acceptedAt = clock.now();

@@ -9,6 +9,7 @@ import type { Ledger } from "./ledger.js";
 import type { OptOutStore } from "./opt-out.js";
 import { consume, type Queues } from "./queues.js";
 import type { UnknownOutcomes } from "./unknown-outcomes.js";
+import type { CallbackTokens } from "./whatsapp/callback-tokens.js";
 import { notDoneReasonFor } from "./whatsapp/status.map.js";
 
 export interface StatusUpdateDeps {
@@ -18,6 +19,8 @@ export interface StatusUpdateDeps {
   queues: Queues;
   /** A status decides a send whose outcome was unknown: it leaves the list. */
   unknownOutcomes: Pick<UnknownOutcomes, "resolve">;
+  /** Callback data is our opaque token (or, from older builds, the delivery id). */
+  callbackTokens: Pick<CallbackTokens, "deliveryOf">;
   log: Logger;
   metrics: Metrics;
 }
@@ -78,10 +81,12 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
       data.status === "failed" && data.errorCode !== undefined
         ? { vendorCode: data.errorCode, reason: "whatsapp-permanent" as const, reasonDetail: `WhatsApp reported the message as failed (${notDoneReasonFor(data.errorCode)})` }
         : undefined;
-    // Our callback data is the delivery id; fall back to the wamid index for statuses without it.
-    // Meta repeats the price on a later status: keep the first, count it once.
+    // Our callback data names the delivery (a token, or the id itself from older builds); fall back
+    // to the wamid index for statuses without it. Meta repeats the price on a later status: keep
+    // the first, count it once.
     const price = data.pricing !== undefined ? { pricing: data.pricing } : undefined;
-    let applied = data.callbackData !== undefined ? await deps.ledger.applyStatus(data.callbackData, data.wamid, event, failure, price) : undefined;
+    const named = data.callbackData !== undefined ? await deps.callbackTokens.deliveryOf(data.callbackData) : undefined;
+    let applied = named !== undefined ? await deps.ledger.applyStatus(named, data.wamid, event, failure, price) : undefined;
     if (applied === undefined) {
       const byWamid = await deps.ledger.byWamid(data.wamid);
       if (byWamid !== undefined) applied = await deps.ledger.applyStatus(byWamid, data.wamid, event, failure, price);

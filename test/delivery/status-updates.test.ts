@@ -4,6 +4,7 @@ import { confirmationFields } from "../fixtures/delivery-record.js";
 import type { Queues } from "../../src/delivery/queues.js";
 import { createStatusUpdates } from "../../src/delivery/status-updates.js";
 import { createUnknownOutcomes } from "../../src/delivery/unknown-outcomes.js";
+import { createCallbackTokens } from "../../src/delivery/whatsapp/callback-tokens.js";
 import { createWebhookIntake } from "../../src/delivery/webhook-intake.js";
 import { createTemplateGovernance } from "../../src/delivery/template-governance.js";
 import { createTemplateHolds } from "../../src/delivery/template-holds.js";
@@ -19,7 +20,7 @@ const ts = Date.parse("2026-11-25T10:00:00Z") / 1000;
 function setup() {
   const { redis, prefix, queues } = ownedQueues();
   const ledger = createLedger(redis, prefix);
-  const deps = { ledger, queues, unknownOutcomes: createUnknownOutcomes(redis, prefix), log: createLogger("silent"), metrics: createMetrics({ defaultMetrics: false }) };
+  const deps = { ledger, queues, unknownOutcomes: createUnknownOutcomes(redis, prefix), callbackTokens: createCallbackTokens(redis, prefix, 3600), log: createLogger("silent"), metrics: createMetrics({ defaultMetrics: false }) };
   const governance = createTemplateGovernance({ holds: createTemplateHolds(redis, prefix), knownTemplates: new Set(), metrics: deps.metrics, log: deps.log });
   return { queues, ledger, deps, governance, updates: createStatusUpdates(deps) };
 }
@@ -105,6 +106,21 @@ describe("status webhooks applied to the ledger", () => {
     expect(await updates.apply(sent(5))).toBe("applied");
     expect(await sentCount()).toBe(1);
     expect((await ledger.get(deliveryId))?.state).toBe("sent");
+  });
+
+  it("finds the delivery by its opaque callback token, and by the delivery id an older build sent", async () => {
+    const { ledger, deps, updates } = setup();
+    const first = await accepted(ledger, 8);
+    const token = await deps.callbackTokens.tokenFor(first.deliveryId);
+    // No wamid index to fall back on: only the callback data can name these deliveries.
+    const byToken = { wamid: "wamid.HBgLnotIndexed8", status: "delivered" as const, timestamp: new Date(ts * 1000).toISOString(), callbackData: token };
+    expect(await updates.apply(byToken)).toBe("applied");
+    expect((await ledger.get(first.deliveryId))?.state).toBe("delivered");
+
+    const legacy = delivery(9);
+    await ledger.create(legacy);
+    expect(await updates.apply({ wamid: "wamid.HBgLnotIndexed9", status: "sent", timestamp: new Date(ts * 1000).toISOString(), callbackData: legacy.deliveryId })).toBe("applied");
+    expect((await ledger.get(legacy.deliveryId))?.state).toBe("sent");
   });
 
   it("finds the delivery by wamid when Meta sends no callback data, and records a failure's code", async () => {

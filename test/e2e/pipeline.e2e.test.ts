@@ -1,3 +1,4 @@
+import { deliveryOfCallback } from "../support/callback-data.js";
 import { describe, expect, it } from "vitest";
 import type { Appointment, Bundle, Communication } from "fhir/r4";
 import { startTestService } from "../support/start-test-service.js";
@@ -38,7 +39,8 @@ describe("the thin pipeline, end to end over real HTTP and a real Redis", () => 
     });
     expect(communication.subject?.reference).toBe(`Patient/${seed.patientId}`);
     expect(communication.about?.[0]?.reference).toContain(`Appointment/${created.id}`);
-    expect(communication.identifier?.[0]?.value).toBe(entry.request.biz_opaque_callback_data);
+    // The callback data Meta saw is an opaque token; the Communication names the delivery itself.
+    expect(communication.identifier?.[0]?.value).toBe(await deliveryOfCallback(service, entry.request.biz_opaque_callback_data));
     expect(communication.identifier?.some((i) => i.value === entry.wamid)).toBe(true);
     expect(service.outbox!.list()).toHaveLength(1);
   });

@@ -1,3 +1,4 @@
+import { deliveryOfCallback } from "../support/callback-data.js";
 import type { Bundle, Communication } from "fhir/r4";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { createLedger } from "../../src/delivery/ledger.js";
@@ -18,8 +19,10 @@ describe("worker processes dedicated to some queues (WORKER_QUEUES)", () => {
         body: JSON.stringify(bookedAppointment(seed, { startsInHours: 20 })),
       });
 
-      const sent = await waitFor("the confirmation in the outbox", () => service.outbox?.list().find((m) => m.request.biz_opaque_callback_data?.includes(appointment.id)));
-      const deliveryId = sent.request.biz_opaque_callback_data ?? "";
+      const sent = await waitFor("the confirmation in the outbox", () => service.outbox?.list().find((m) => m.request.template.name.startsWith("appointment_confirmation")));
+      const token = sent.request.biz_opaque_callback_data;
+      const deliveryId = await deliveryOfCallback(service, token);
+      expect(deliveryId).toContain(appointment.id);
       const ledger = createLedger(service.redis, service.config.redis.prefix);
       await waitFor("the outbox's delivered status applied", async () => ((await ledger.get(deliveryId))?.state === "delivered" ? true : undefined));
       // Nobody serves the audit queue yet: every write-back (queued, accepted, delivered) waits there.
@@ -42,7 +45,7 @@ describe("worker processes dedicated to some queues (WORKER_QUEUES)", () => {
       );
       expect(communication.about?.[0]?.reference).toMatch(new RegExp(`^Appointment/${appointment.id}`));
       // It never sent anything: the outbox (in the first process) still holds exactly one message.
-      expect(service.outbox?.list().filter((m) => m.request.biz_opaque_callback_data === deliveryId)).toHaveLength(1);
+      expect(service.outbox?.list().filter((m) => m.request.biz_opaque_callback_data === token)).toHaveLength(1);
     },
     60_000,
   );

@@ -29,7 +29,7 @@ export interface StatusUpdate {
   status: VendorStatus;
   /** ISO instant from Meta's Unix-seconds timestamp. */
   timestamp: string;
-  /** biz_opaque_callback_data echoed from the send: our delivery id. */
+  /** biz_opaque_callback_data echoed from the send: the delivery's token (older builds: its id). */
   callbackData?: string;
   errorCode?: number;
   /** Business-scoped user id of the recipient (recipient_user_id; user_id in early payloads). */

@@ -8,7 +8,7 @@ export interface TemplateMessage {
   /** Positional body parameters, already sanitised by the mapping. */
   bodyParameters: readonly string[];
   buttons: readonly TemplateButton[];
-  /** Echoed back by Meta in status webhooks (biz_opaque_callback_data): our delivery id. */
+  /** Echoed back by Meta in status webhooks (biz_opaque_callback_data): the delivery's opaque token (callback-tokens.ts). */
   callbackData: string;
 }
 

@@ -1,3 +1,4 @@
+import { deliveryOfCallback } from "../../support/callback-data.js";
 import { describe, expect, it } from "vitest";
 import type { Bundle, Communication } from "fhir/r4";
 import { waitFor } from "../../support/wait-for.js";
@@ -41,7 +42,7 @@ describe("the audit trail of one WhatsApp message, from queued to read", () => {
     const about = `Appointment/${appointment.id}`;
 
     const message = await waitFor("the message at the Graph API", () => graph.records[0]);
-    const deliveryId = message.callbackData!;
+    const deliveryId = await deliveryOfCallback(service, message.callbackData!);
     await waitForCommunication(service, about, "the in-progress Communication", (c) => c.status === "in-progress");
 
     // Meta's statuses: read overtakes delivered and sent, and every webhook comes twice.
@@ -51,7 +52,7 @@ describe("the audit trail of one WhatsApp message, from queued to read", () => {
       status,
       timestamp: t0 + offset,
       recipientId: message.to,
-      callbackData: deliveryId,
+      callbackData: message.callbackData!,
     });
     await postStatuses(service, graph.phoneNumberId, [spec("read", 30)]);
     await postStatuses(service, graph.phoneNumberId, [spec("read", 30)]);
@@ -113,7 +114,7 @@ describe("the audit trail of one WhatsApp message, from queued to read", () => {
 
     const final = await waitForCommunication(service, `Appointment/${appointment.id}`, "the completed Communication", (c) => c.status === "completed");
     await waitUntilIdle(service);
-    expect(final.identifier?.map((i) => i.value)).toEqual([entry.request.biz_opaque_callback_data, entry.wamid]);
+    expect(final.identifier?.map((i) => i.value)).toEqual([await deliveryOfCallback(service, entry.request.biz_opaque_callback_data), entry.wamid]);
     expect(final.meta?.tag).toEqual([{ system: "https://fhir-notify.dev/fhir/CodeSystem/tag", code: "dry-run" }]);
     expect(final.sent).toBeDefined();
     expect(final.received).toBeDefined();

@@ -1,3 +1,4 @@
+import { deliveryOfCallback } from "../../support/callback-data.js";
 import { describe, expect, it } from "vitest";
 import type { Bundle } from "fhir/r4";
 import { createFhirClient } from "../../../src/fhir/fhir.client.js";
@@ -75,10 +76,11 @@ describe("the audit trail across FHIR server trouble", () => {
     });
     await waitUntilIdle(service);
 
-    const byKey = await fhirJson<Bundle>(`${service.fhirBaseUrl}/Communication?identifier=${encodeURIComponent(`${notificationKeySystem}|${entry.request.biz_opaque_callback_data}`)}`);
+    const deliveryId = await deliveryOfCallback(service, entry.request.biz_opaque_callback_data);
+    const byKey = await fhirJson<Bundle>(`${service.fhirBaseUrl}/Communication?identifier=${encodeURIComponent(`${notificationKeySystem}|${deliveryId}`)}`);
     expect(byKey.entry).toHaveLength(1);
     expect(await communicationsAbout(service, about)).toHaveLength(1);
-    expect(final.identifier?.map((i) => i.value)).toEqual([entry.request.biz_opaque_callback_data, entry.wamid]);
+    expect(final.identifier?.map((i) => i.value)).toEqual([deliveryId, entry.wamid]);
     expect(final.received).toBeDefined();
     expectValidR4(final);
     // No job gave up: nothing was dead-lettered, nothing failed for good.
@@ -105,7 +107,7 @@ describe("the audit trail across FHIR server trouble", () => {
     await waitUntilIdle(service);
 
     expect(again.id).not.toBe(first.id);
-    expect(again.identifier?.map((i) => i.value)).toEqual([message.callbackData, message.wamid]);
+    expect(again.identifier?.map((i) => i.value)).toEqual([await deliveryOfCallback(service, message.callbackData!), message.wamid]);
     expect(again.sent).toBe(first.sent);
     expect(again.received).toBe(new Date(t * 1000).toISOString());
     expect(again.payload).toEqual(first.payload);

@@ -6,6 +6,7 @@ import type { Clock } from "../../../src/shared/clock.js";
 import { startFakeGraphApi, buildStatusWebhook, signWebhook, type FakeGraphApi, type StatusSpec } from "../../fakes/graph-api.server.js";
 import { startTestService } from "../../support/start-test-service.js";
 import { waitFor } from "../../support/wait-for.js";
+import { deliveryOfCallback } from "../../support/callback-data.js";
 
 export const appSecret = "delivery-e2e-app-secret";
 
@@ -136,6 +137,12 @@ export async function startDeliveryService(opts: { clock?: Clock; config?: Recor
         headers: { "content-type": "application/json", "x-hub-signature-256": signWebhook(body, appSecret) },
         body,
       });
+    },
+
+    /** The message the fake Graph API accepted for this delivery (callback data is its opaque token). */
+    async sentFor(deliveryId: string) {
+      for (const m of graph.records) if (m.callbackData !== undefined && (await deliveryOfCallback(service, m.callbackData)) === deliveryId) return m;
+      return undefined;
     },
 
     admin(path: string, init?: RequestInit): Promise<Response> {

@@ -33,7 +33,7 @@ describe("how each WhatsApp error class is handled, through the live client and 
       await job.promote();
     }
     const sent = await kit.until(id, "the message accepted", (r) => r.state === "accepted");
-    expect(sent.wamid).toBe(kit.graph.records.find((m) => m.callbackData === id)?.wamid);
+    expect(sent.wamid).toBe((await kit.sentFor(id))?.wamid);
     expect(kit.graph.sentTo(phone)).toBe(1);
     expect(requestsTo(kit.graph, phone)).toEqual([400, 400, 400, 400, 200]);
     // BullMQ counts the finished run itself: one run, so four throttles used no attempt.

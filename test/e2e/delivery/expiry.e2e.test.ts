@@ -5,6 +5,7 @@ import { createLedger } from "../../../src/delivery/ledger.js";
 import { FakeWhatsApp } from "../../fakes/whatsapp.fake.js";
 import { startTestService } from "../../support/start-test-service.js";
 import { waitFor } from "../../support/wait-for.js";
+import { deliveryOfCallback } from "../../support/callback-data.js";
 
 describe("a message WhatsApp accepted but never reported delivered", () => {
   it("waits the template's TTL plus the buffer (30 days when the template sets none)", () => {
@@ -41,7 +42,7 @@ describe("a message WhatsApp accepted but never reported delivered", () => {
     expect(res.status).toBe(201);
     const sent = await waitFor("the confirmation", () => sender.sent[0]);
 
-    const deliveryId = sent.callbackData;
+    const deliveryId = await deliveryOfCallback(service, sent.callbackData);
     // The confirmation template sets no TTL: Meta's 30-day default plus the 60-minute buffer.
     const delay = expiryDelayMs(undefined, service.config.delivery.expiryBufferMinutes);
     const ledger = createLedger(service.redis, service.config.redis.prefix);

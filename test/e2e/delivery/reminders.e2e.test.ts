@@ -39,7 +39,7 @@ describe("appointment reminders on a controllable clock", () => {
     await job.promote();
     await kit.until(reminder.deliveryId, "the reminder accepted", (r) => r.state === "accepted");
     expect(remindersSentTo(kit, phone)).toBe(1);
-    const sent = kit.graph.records.find((m) => m.callbackData === reminder.deliveryId);
+    const sent = await kit.sentFor(reminder.deliveryId);
     expect(sent?.buttons.map((b) => b.subType)).toEqual(["quick_reply", "quick_reply"]);
   });
 

@@ -38,9 +38,12 @@ describe("a send whose outcome is unknown (whatsapp-cloud-api.md §10.4)", () =>
     expect(job.delay).toBeLessThanOrEqual(windowMs);
     expect(requestsTo(kit.graph, phone)).toHaveLength(1);
 
-    // What Meta would report for the message it did accept: the callback data names our delivery.
+    // What Meta would report for the message it did accept: the callback data names our delivery,
+    // through an opaque token that carries nothing of the appointment.
     const wamid = kit.graph.records[0]!.wamid;
-    const res = await kit.postStatuses([{ wamid, status: "sent", timestamp: Math.floor(Date.now() / 1000), callbackData: deliveryId, recipientId: phone.slice(1) }]);
+    expect(kit.graph.records[0]!.callbackData).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(kit.graph.records[0]!.callbackData).not.toContain(appt.id);
+    const res = await kit.postStatuses([{ wamid, status: "sent", timestamp: Math.floor(Date.now() / 1000), callbackData: kit.graph.records[0]!.callbackData!, recipientId: phone.slice(1) }]);
     expect(res.status).toBe(200);
     const settled = await kit.until(deliveryId, "the status applied", (r) => r.state === "sent");
     expect(settled.wamid).toBe(wamid);
@@ -108,6 +111,9 @@ describe("a send whose outcome is unknown (whatsapp-cloud-api.md §10.4)", () =>
     clock.advance(windowMs + 1_000);
     await job.promote();
     await kit.until(reminder.deliveryId, "the reminder accepted", (r) => r.state === "accepted");
-    expect(kit.graph.records.filter((m) => m.callbackData === reminder.deliveryId)).toHaveLength(2);
+    // Both sends carry the same opaque token: a status for either finds this delivery.
+    const [first, second] = kit.graph.records.filter((m) => m.to === phone.slice(1) && m.template.startsWith("appointment_reminder"));
+    expect(second?.callbackData).toBe(first?.callbackData);
+    expect(await kit.sentFor(reminder.deliveryId)).toBe(first);
   });
 });

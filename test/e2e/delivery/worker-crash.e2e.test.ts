@@ -8,6 +8,7 @@ import { startFakeGraphApi } from "../../fakes/graph-api.server.js";
 import { startTestService } from "../../support/start-test-service.js";
 import { waitFor } from "../../support/wait-for.js";
 import { appointment, startIn } from "./delivery-kit.js";
+import { deliveryOfCallback } from "../../support/callback-data.js";
 
 /** 1,000 by default (about 45 s alone on a laptop-class machine; the sandbox FHIR server dominates). */
 const total = Number(process.env.FHIR_NOTIFY_CRASH_MESSAGES ?? 1_000);
@@ -111,7 +112,8 @@ describe("a worker killed mid-burst", () => {
     for (const m of graph.records) perRecipient.set(m.to, (perRecipient.get(m.to) ?? 0) + 1);
     const twice = [...perRecipient.values()].filter((n) => n > 1).length;
     const unknown = records.filter((r) => r.state !== "accepted");
-    const unknownButSent = unknown.filter((r) => graph.records.some((m) => m.callbackData === r.deliveryId)).length;
+    const sentIds = new Set(await Promise.all(graph.records.map((m) => deliveryOfCallback(api, m.callbackData ?? ""))));
+    const unknownButSent = unknown.filter((r) => sentIds.has(r.deliveryId)).length;
     const notSent = Array.from({ length: total }, (_, i) => phoneOf(i).slice(1)).filter((p) => !perRecipient.has(p)).length;
     // Reported, not hidden: kills that landed between the send call and recording its result.
     process.stdout.write(
