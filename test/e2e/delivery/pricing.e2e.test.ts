@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { waitFor } from "../../support/wait-for.js";
 import { startDeliveryService, startIn, type DeliveryKit } from "./delivery-kit.js";
 
 /** Books one appointment for a fresh patient and waits until WhatsApp accepted the confirmation. */
@@ -41,7 +42,11 @@ describe("pricing in status webhooks (statuses[].pricing: billable, pricing_mode
     await kit.postStatuses([{ wamid, status: "sent", timestamp: ts(), pricing: { pricing_model: "PMP", type: "regular", category: "marketing", an_unknown_field: 1 } }]);
     await kit.until(deliveryId, "sent", (x) => x.state === "sent" && x.pricing !== undefined);
 
-    const text = await kit.service.metrics.registry.metrics();
+    // The worker counts and alerts just after the ledger took the status: wait for the counter.
+    const text = await waitFor("the billed-as-marketing alert counted", async () => {
+      const t = await kit.service.metrics.registry.metrics();
+      return /kind="billed-as-marketing"/.test(t) ? t : undefined;
+    });
     expect(text).toMatch(/fhir_notify_template_alerts_total\{template="appointment_confirmation_v1",kind="billed-as-marketing"\} 1/);
     expect(text).toMatch(/fhir_notify_priced_messages_total\{template="appointment_confirmation_v1",category="marketing",billable="true"\} 1/);
     const alert = kit.service.logs.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.event === "template-billed-as-marketing");
