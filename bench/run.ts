@@ -118,7 +118,7 @@ if (only?.split(",").includes("limits")) {
   row("limits: burst of notifications into an API process", JSON.stringify(l), JSON.stringify(limitsBudget), "within the documented budget");
   const f = await benchProcessedFootprint(arg("footprint", 2_000));
   row(
-    `limits: Redis bytes per fully processed appointment (${fmt(f.appointments)} appointments: confirmation sent and written back, reminder scheduled; ${f.isolated ? "the bench's own redis-server" : "a shared Redis"})`,
+    `limits: Redis bytes per fully processed appointment (${fmt(f.appointments)} appointments: confirmation sent and written back, reminder scheduled; finished send jobs, kept an hour for inspection, not counted; ${f.isolated ? "the bench's own redis-server" : "a shared Redis"})`,
     `${fmt(f.perAppointmentBytes.recommended)} bytes with hash-max-listpack-value 1024 (docs/operations.md); ${fmt(f.perAppointmentBytes.defaultConfig)} bytes on Redis defaults`,
     `beside ${fmt(l.redis.perEventBytes)} bytes per queued event (above)`,
     "≤ 6 KB per processed appointment",

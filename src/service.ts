@@ -177,6 +177,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const queues = createQueues(producer, {
       prefix,
       keepCompletedSeconds: config.delivery.keepCompletedJobsHours * 3600,
+      keepFinishedSendJobsSeconds: config.delivery.keepFinishedSendJobsMinutes * 60,
       retries: { "send-message": config.delivery.retries },
       onError: (queue, err) => log.warn({ queue, err: { message: err.message } }, "queue connection error"),
     });

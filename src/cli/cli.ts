@@ -81,7 +81,7 @@ async function withQueues<T>(config: Config, work: (deps: ReturnType<typeof crea
   if (config.redis.url === undefined && !(await answersPing("127.0.0.1", 6379))) throw new CliError("no Redis answers on 127.0.0.1:6379; set REDIS_URL");
   const redis = new Redis(url, { maxRetriesPerRequest: 1 });
   const log = createLogger("silent");
-  const queues = createQueues(redis, { prefix: config.redis.prefix, keepCompletedSeconds: config.delivery.keepCompletedJobsHours * 3600 });
+  const queues = createQueues(redis, { prefix: config.redis.prefix, keepCompletedSeconds: config.delivery.keepCompletedJobsHours * 3600, keepFinishedSendJobsSeconds: config.delivery.keepFinishedSendJobsMinutes * 60 });
   try {
     const ledger = createLedger(redis, config.redis.prefix, config.delivery.ledgerRetentionDays * 86_400);
     const senderState = createSenderState(redis, config.redis.prefix, queues.byName.delivery, log, createMetrics({ defaultMetrics: false }));

@@ -73,6 +73,11 @@ export const deliveryConfigSchema = z.strictObject({
    */
   keepCompletedJobsHours: z.number().int().positive().default(72),
   /**
+   * Finished send and write-back jobs are not deduplication keys (the ledger decides a repeat),
+   * so they stay only this long, for inspection in Bull Board; 0 removes them when done.
+   */
+  keepFinishedSendJobsMinutes: z.number().int().min(0).max(7 * 24 * 60).default(60),
+  /**
    * How long a delivery's ledger record (state, wamid index, status history) is kept after its last
    * milestone (decided, or the scheduled send, then WhatsApp's acceptance). It must outlast the
    * template TTL (30 days when none is set) plus expiryBufferMinutes, so the expiry check and late

@@ -76,6 +76,9 @@ export const jobCatalog = {
     queue: "delivery",
     attempts: 6,
     backoffMs: 2_000,
+    // The ledger decides a repeat (a delivery that is no longer queued is never sent again), so a
+    // finished send is no deduplication key: kept delivery.keepFinishedSendJobsMinutes, not 72 h.
+    removeWhenDone: true,
     data: z.object({ deliveryId: id }).strict(),
   },
   "write-communication": {
@@ -83,6 +86,9 @@ export const jobCatalog = {
     // A FHIR outage of many minutes must lose no update: 25 attempts with exponential backoff from 1 s span hours.
     attempts: 25,
     backoffMs: 1_000,
+    // Each run writes the delivery's current state from the ledger: a repeat is at most one
+    // "unchanged" read, so finished steps are kept only like finished sends.
+    removeWhenDone: true,
     data: z.object({ deliveryId: id }).strict(),
   },
   /** One status, the shape earlier builds queued; still consumed so an upgrade with jobs in flight loses none. */
@@ -140,7 +146,7 @@ export const jobCatalog = {
       .object({ queue: z.enum(queueNames), jobId: z.string(), name: z.string(), deliveryId: id.optional(), reason: z.string().max(200) })
       .strict(),
   },
-} as const satisfies Record<string, { queue: QueueName; attempts: number; backoffMs: number; data: z.ZodType }>;
+} as const satisfies Record<string, { queue: QueueName; attempts: number; backoffMs: number; removeWhenDone?: true; data: z.ZodType }>;
 
 export type JobName = keyof typeof jobCatalog;
 export type JobData<N extends JobName> = z.output<(typeof jobCatalog)[N]["data"]>;

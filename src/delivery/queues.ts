@@ -18,6 +18,8 @@ export interface QueueSettings {
   prefix: string;
   /** Keep finished jobs this long: BullMQ deduplicates on jobId only while the job still exists. */
   keepCompletedSeconds: number;
+  /** Finished jobs the ledger already makes idempotent (sends, write-backs): kept this long, for inspection only. Default 0: removed when done. */
+  keepFinishedSendJobsSeconds?: number;
   /** Connection errors of the queue clients (logged by the caller; ioredis reconnects by itself). */
   onError?: (queue: QueueName, err: Error) => void;
   /** Per-job overrides of the catalogue's retry policy (delivery.retries configures send-message). */
@@ -26,22 +28,33 @@ export interface QueueSettings {
 
 export function jobOptions<N extends JobName>(name: N, settings: QueueSettings, options: JobsOptions = {}): JobsOptions {
   const entry = settings.retries?.[name] ?? jobCatalog[name];
+  const removeWhenDone = "removeWhenDone" in jobCatalog[name];
   return {
     attempts: entry.attempts,
     backoff: entry.backoffMs > 0 ? { type: "exponential", delay: entry.backoffMs, jitter: 0.5 } : undefined,
-    // By age only: a count cap would end deduplication early at high volume (100,000 a day
-    // against a cap of 100,000 is one day, not keepCompletedJobsHours).
-    removeOnComplete: { age: settings.keepCompletedSeconds },
+    // Jobs whose id deduplicates are kept by age only: a count cap would end deduplication early
+    // at high volume (100,000 a day against a cap of 100,000 is one day, not
+    // keepCompletedJobsHours). Jobs the ledger already makes idempotent stay only for inspection.
+    removeOnComplete: removeWhenDone ? finishedSendRetention(settings) : { age: settings.keepCompletedSeconds },
     // Failed jobs are kept for the dead-letter replay; they are small (ids only).
     removeOnFail: { age: 30 * 24 * 3600 },
     ...options,
   };
 }
 
+function finishedSendRetention(settings: QueueSettings): true | { age: number } {
+  const seconds = settings.keepFinishedSendJobsSeconds ?? 0;
+  return seconds > 0 ? { age: seconds } : true;
+}
+
+/** Entries kept in each queue's BullMQ event stream (Bull Board and debugging read the latest). */
+const eventStreamLength = 1_000;
+
 export function createQueues(connection: ConnectionOptions, settings: QueueSettings): Queues {
   const byName = Object.fromEntries(
     queueNames.map((q) => {
-      const queue = new Queue(q, { connection, prefix: settings.prefix });
+      // Nothing here reads the event stream (no QueueEvents); BullMQ's default keeps 10,000 entries per queue.
+      const queue = new Queue(q, { connection, prefix: settings.prefix, streams: { events: { maxLen: eventStreamLength } } });
       // Without a listener BullMQ prints raw connection errors to stderr while Redis restarts.
       queue.on("error", (err: Error) => settings.onError?.(q, err));
       return [q, queue];

@@ -99,6 +99,7 @@ describe("delivery config", () => {
       expiryBufferMinutes: 60,
       unknownOutcomeWindowMinutes: 10,
       keepCompletedJobsHours: 72,
+      keepFinishedSendJobsMinutes: 60,
       ledgerRetentionDays: 35,
     });
   });
