@@ -1,4 +1,7 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
+import { html } from "hono/html";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { JSX } from "hono/jsx/jsx-runtime";
 import { bodyLimit } from "hono/body-limit";
 import type { FhirResource } from "fhir/r4";
 import { z } from "zod";
@@ -19,7 +22,7 @@ import { Problem } from "./layout.js";
 import { LoginPage } from "./login.js";
 import { NotificationPage } from "./notification.js";
 import { OperationsPage, ReplayConfirmPage } from "./operations.js";
-import { consoleCss } from "./style.js";
+import { consoleCss, consoleIcon } from "./style.js";
 import { decodeCursor, filterOf, pageSize, timelineQuery, TimelinePageView } from "./timeline.js";
 
 export interface ConsoleRule {
@@ -75,13 +78,14 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
     c.header("cache-control", "no-store");
   });
   app.get("/console.css", (c) => c.body(consoleCss, 200, { "content-type": "text/css; charset=utf-8" }));
-  app.get("/login", (c) => c.html(<LoginPage />));
+  app.get("/favicon.svg", (c) => c.body(consoleIcon, 200, { "content-type": "image/svg+xml" }));
+  app.get("/login", (c) => render(c, <LoginPage />));
   app.post("/login", sameOriginOnly(deps.publicUrl), async (c) => {
     const token = deps.adminToken;
     if (token === undefined) return c.redirect("/console", 303);
     const form = await c.req.parseBody();
     const given = typeof form.token === "string" ? form.token : "";
-    if (sessionValue(given) !== sessionValue(token)) return c.html(<LoginPage failed />, 401);
+    if (sessionValue(given) !== sessionValue(token)) return render(c, <LoginPage failed />, 401);
     setCookie(c, sessionCookie, sessionValue(token), { httpOnly: true, sameSite: "Strict", path: "/console", secure: new URL(c.req.url).protocol === "https:" });
     return c.redirect("/console", 303);
   });
@@ -91,7 +95,7 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
   app.use(
     bodyLimit({
       maxSize: deps.bodyLimitBytes,
-      onError: (c) => c.html(<Problem title="Too large" message={`The form is larger than ${deps.bodyLimitBytes} bytes.`} />, 413),
+      onError: (c) => render(c, <Problem title="Too large" message={`The form is larger than ${deps.bodyLimitBytes} bytes.`} />, 413),
     }),
   );
 
@@ -100,12 +104,12 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
     const cursor = parsed.success ? decodeCursor(parsed.data.after) : "invalid";
     if (!parsed.success || cursor === "invalid") {
       const field = parsed.success ? "after" : String(parsed.error.issues[0]?.path[0] ?? "query");
-      return c.html(<Problem title="Timeline" message={`The filter "${field}" is not valid. Pick values from the form.`} />, 400);
+      return render(c, <Problem title="Timeline" message={`The filter "${field}" is not valid. Pick values from the form.`} />, 400);
     }
     const filter = filterOf(parsed.data);
     const [counts, page] = await Promise.all([deps.timeline.counts(filter), deps.timeline.page(filter, cursor, pageSize)]);
     const records = await readAndHeal(deps, page.ids);
-    return c.html(<TimelinePageView view={{ query: parsed.data, counts, page, records, rules: deps.rules, sources: deps.sources }} />);
+    return render(c, <TimelinePageView view={{ query: parsed.data, counts, page, records, rules: deps.rules, sources: deps.sources }} />);
   });
   app.get("/operations", async (c) => {
     const [sender, deadLetters, queues, templates, subscriptions] = await Promise.all([
@@ -117,19 +121,19 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
       deps.subscriptions().catch(() => undefined),
     ]);
     const done = doneWords(c.req.query("done"));
-    return c.html(<OperationsPage view={{ sender, deadLetters, queues, templates, subscriptions, ...(done !== undefined ? { done } : {}) }} />);
+    return render(c, <OperationsPage view={{ sender, deadLetters, queues, templates, subscriptions, ...(done !== undefined ? { done } : {}) }} />);
   });
   app.get("/operations/dlq/:id/replay", async (c) => {
     const id = c.req.param("id");
     const entries = await deps.deadLetters.list(10_000);
     const chosen = id === "all" ? entries : entries.filter((e) => e.id === id);
-    if (chosen.length === 0) return c.html(<Problem title="Replay" message="That dead letter is no longer in the queue (replayed or removed)." back="/console/operations" />, 404);
-    return c.html(<ReplayConfirmPage entries={chosen} all={id === "all"} />);
+    if (chosen.length === 0) return render(c, <Problem title="Replay" message="That dead letter is no longer in the queue (replayed or removed)." back="/console/operations" />, 404);
+    return render(c, <ReplayConfirmPage entries={chosen} all={id === "all"} />);
   });
   app.post("/operations/dlq/replay", async (c) => {
     const form = await c.req.parseBody({ all: true });
     const ids = [form.id ?? []].flat().filter((v): v is string => typeof v === "string" && v.length > 0 && v.length <= 256);
-    if (form.all !== "1" && ids.length === 0) return c.html(<Problem title="Replay" message="Choose what to replay from the dead-letter list." back="/console/operations" />, 400);
+    if (form.all !== "1" && ids.length === 0) return render(c, <Problem title="Replay" message="Choose what to replay from the dead-letter list." back="/console/operations" />, 400);
     const result = await deps.deadLetters.replay(form.all === "1" ? undefined : ids);
     return c.redirect(`/console/operations?done=replayed.${result.replayed}.${result.missing}`, 303);
   });
@@ -143,14 +147,14 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
   });
   app.get("/preview", (c) => {
     const example = c.req.query("example") === "appointment" && deps.example !== undefined ? JSON.stringify(deps.example(), null, 2) : undefined;
-    return c.html(<PreviewPage form={example !== undefined ? { json: example } : {}} hasExample={deps.example !== undefined} />);
+    return render(c, <PreviewPage form={example !== undefined ? { json: example } : {}} hasExample={deps.example !== undefined} />);
   });
   app.post("/preview", async (c) => {
     const form = await c.req.parseBody();
     const text = (v: unknown) => (typeof v === "string" ? v.trim() : "");
     const hasExample = deps.example !== undefined;
     const json = text(form.json);
-    const answer = (problem: string, status: 400 | 404 | 503, shown: { type?: string; id?: string } = {}) => c.html(<PreviewPage form={shown} problem={problem} hasExample={hasExample} />, status);
+    const answer = (problem: string, status: 400 | 404 | 503, shown: { type?: string; id?: string } = {}) => render(c, <PreviewPage form={shown} problem={problem} hasExample={hasExample} />, status);
     let resource: FhirResource;
     let shown: { type?: string; id?: string } = {};
     if (json !== "") {
@@ -177,7 +181,7 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
       }
     }
     try {
-      return c.html(<PreviewPage form={shown} result={await deps.preview(resource)} hasExample={hasExample} />);
+      return render(c, <PreviewPage form={shown} result={await deps.preview(resource)} hasExample={hasExample} />);
     } catch (err) {
       if (err instanceof FhirError) return answer("The FHIR server could not be read for the references this resource needs.", 503, shown);
       throw err;
@@ -185,15 +189,20 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
   });
   app.get("/notifications/:id", async (c) => {
     const record = await deps.ledger.get(c.req.param("id"));
-    if (record === undefined) return c.html(<Problem title="Notification" message="No notification with this id: it never existed or its retention ended." />, 404);
+    if (record === undefined) return render(c, <Problem title="Notification" message="No notification with this id: it never existed or its retention ended." />, 404);
     await deps.timeline.observe(record.deliveryId, record.state);
-    return c.html(<NotificationPage record={record} communicationUrl={record.communicationId !== undefined ? deps.communicationUrl(record.communicationId) : undefined} />);
+    return render(c, <NotificationPage record={record} communicationUrl={record.communicationId !== undefined ? deps.communicationUrl(record.communicationId) : undefined} />);
   });
   return app;
 }
 
 const resourceShape = z.looseObject({ resourceType: z.string().regex(/^[A-Z][A-Za-z]+$/), id: z.string().optional() });
 const fhirRef = z.object({ type: z.string().regex(/^[A-Z][A-Za-z]{1,63}$/), id: z.string().regex(/^[A-Za-z0-9\-.]{1,64}$/) });
+
+/** A whole page: the doctype first (standards mode), then the rendered JSX. */
+function render(c: Context, node: JSX.Element, status: ContentfulStatusCode = 200) {
+  return c.html(html`<!doctype html>${node}`, status);
+}
 
 /** The notice after an action (POST, then a redirect here): fixed words for a fixed set of codes. */
 function doneWords(code: string | undefined): string | undefined {

@@ -17,6 +17,7 @@ export function Layout(props: { title: string; here: Section; children?: Child }
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${props.title} · fhir-notify console`}</title>
         <link rel="stylesheet" href="/console/console.css" />
+        <link rel="icon" href="/console/favicon.svg" type="image/svg+xml" />
       </head>
       <body>
         <header>

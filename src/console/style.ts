@@ -44,3 +44,6 @@ dl.facts dt { color: var(--muted); } dl.facts dd { margin: 0; }
 .grid2 { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
 @media (max-width: 900px) { .grid2 { grid-template-columns: 1fr; } }
 `;
+
+/** A plain icon, so browsers do not ask for /favicon.ico (which the service does not have). */
+export const consoleIcon = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#14213d"/><path d="M4 8h8M8 4v8" stroke="#8fb3ff" stroke-width="2"/></svg>`;
