@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { getCookie } from "hono/cookie";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../http/app-env.js";
-import { AppError } from "../http/errors.js";
+import { AppError } from "../shared/app-error.js";
 import { adminAuth } from "../http/middleware/admin-auth.middleware.js";
 import { isFromLoopback } from "../http/peer.js";
 

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { AppError } from "../http/errors.js";
+import { AppError } from "../shared/app-error.js";
 import { shortHash } from "../shared/ids.js";
 import type { Metrics } from "../shared/metrics.js";
 import type { JobData } from "./jobs.js";

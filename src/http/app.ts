@@ -1,7 +1,8 @@
 import { Hono, type Context } from "hono";
 import type { Logger } from "pino";
 import type { AppEnv } from "./app-env.js";
-import { AppError, errorHandler } from "./errors.js";
+import { AppError } from "../shared/app-error.js";
+import { errorHandler } from "./errors.js";
 import { requestContext } from "./middleware/request-context.middleware.js";
 import { adminAuth } from "./middleware/admin-auth.middleware.js";
 import { fhirHooksRoute } from "./routes/fhir-hooks.route.js";

@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { AppError, operationOutcome } from "../http/errors.js";
+import { AppError, operationOutcome } from "../shared/app-error.js";
 import type { Queues } from "../delivery/queues.js";
 import { intakeJobId, shortHash } from "../shared/ids.js";
 import type { Metrics } from "../shared/metrics.js";

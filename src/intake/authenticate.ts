@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { AppError } from "../http/errors.js";
+import { AppError } from "../shared/app-error.js";
 import type { SourceConfig } from "./source.config.js";
 
 export interface AuthRequest {

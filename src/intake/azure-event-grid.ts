@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AppError } from "../http/errors.js";
+import { AppError } from "../shared/app-error.js";
 import { isFhirResourceType } from "./fhir-resource-types.js";
 import { parseShape } from "./parse-shape.js";
 import type { Interaction, ResourceEvent } from "./resource-event.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AppError } from "../http/errors.js";
+import { AppError } from "../shared/app-error.js";
 import { isEventGridBatch, parseEventGridBatch } from "./azure-event-grid.js";
 import { isFhirResourceType } from "./fhir-resource-types.js";
 import { isPubSubPush, parsePubSubPush } from "./google-pubsub.js";

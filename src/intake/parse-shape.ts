@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { AppError } from "../http/errors.js";
+import { AppError } from "../shared/app-error.js";
 
 /**
  * zod-parse one part of a notification. zod messages can quote the value they received (PHI), so

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AppError } from "../http/errors.js";
+import { AppError } from "../shared/app-error.js";
 import { isFhirResourceType } from "./fhir-resource-types.js";
 import type { NotificationShape, ResourceEvent } from "./resource-event.js";
 import { definedOnly, parseShape } from "./parse-shape.js";

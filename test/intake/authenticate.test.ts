@@ -1,7 +1,7 @@
 import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { AppError } from "../../src/http/errors.js";
+import { AppError } from "../../src/shared/app-error.js";
 import { authenticate, type AuthRequest } from "../../src/intake/authenticate.js";
 import { sourceConfigSchema } from "../../src/intake/source.config.js";
 

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fc, test as fcTest } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
-import { AppError } from "../../src/http/errors.js";
+import { AppError } from "../../src/shared/app-error.js";
 import { normalizeNotification, type NotificationInput } from "../../src/intake/normalize.js";
 import { sourceConfigSchema, type SourceConfig } from "../../src/intake/source.config.js";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AppError } from "../../http/errors.js";
+import { AppError } from "../../shared/app-error.js";
 import type { Pricing } from "../delivery-record.js";
 import { vendorStatusSchema, type VendorStatus } from "./status.map.js";
 

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { createMiddleware } from "hono/factory";
 import type { AppEnv } from "../app-env.js";
-import { AppError } from "../errors.js";
+import { AppError } from "../../shared/app-error.js";
 import { isFromLoopback } from "../peer.js";
 
 /** Hash both sides first so the compare is constant-time whatever the lengths. */

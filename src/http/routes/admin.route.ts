@@ -3,7 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import type { FhirResource } from "fhir/r4";
 import { z } from "zod";
 import type { AppEnv } from "../app-env.js";
-import { AppError } from "../errors.js";
+import { AppError } from "../../shared/app-error.js";
 import type { Ledger } from "../../delivery/ledger.js";
 import type { DeadLetters } from "../../delivery/dead-letter.js";
 import type { SenderState } from "../../delivery/sender-state.js";

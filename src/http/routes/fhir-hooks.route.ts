@@ -1,7 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { Hono, type Context } from "hono";
 import type { AppEnv } from "../app-env.js";
-import { AppError, operationOutcome } from "../errors.js";
+import { AppError, operationOutcome } from "../../shared/app-error.js";
 import { isFromLoopback } from "../peer.js";
 import type { Intake } from "../../intake/accept.js";
 import type { Clock } from "../../shared/clock.js";

@@ -1,7 +1,7 @@
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { AppEnv } from "../app-env.js";
-import { AppError } from "../errors.js";
+import { AppError } from "../../shared/app-error.js";
 import { isFromLoopback } from "../peer.js";
 import type { WebhookIntake } from "../../delivery/webhook-intake.js";
 import { answerChallenge } from "../../delivery/whatsapp/webhook-verify.js";

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { AppError } from "../../../src/http/errors.js";
+import { AppError } from "../../../src/shared/app-error.js";
 import { hasValidSignature } from "../../../src/delivery/whatsapp/webhook-signature.js";
 import { maxWebhookBytes, normaliseKeyword, parseWebhook } from "../../../src/delivery/whatsapp/webhook.schema.js";
 import { buildInboundWebhook, buildStatusWebhook, signWebhook } from "../../fakes/graph-api.server.js";
