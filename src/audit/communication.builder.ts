@@ -3,6 +3,7 @@ import type { DeliveryRecord, DeliveryState, NotDoneReason } from "../delivery/d
 import { nextState, toCommunicationStatus } from "../delivery/delivery-state.js";
 import { notDoneReasonFor } from "../delivery/whatsapp/status.map.js";
 import type { TemplateHoldCode } from "../delivery/template-holds.js";
+import { guardRules } from "../mapping/leak-guard.js";
 import { isSlotName } from "../mapping/slots.js";
 import type { AuditOptions } from "./audit.config.js";
 
@@ -45,6 +46,7 @@ function notDoneReason(
   vendorCode: number | undefined,
   hold: TemplateHoldCode | undefined,
   missingSlot: string | undefined,
+  phiGuard: DeliveryRecord["phiGuard"],
 ): { code: NotDoneCode; text: string } {
   if (reason === undefined) return { code: "unknown", text: "The message was not sent; no reason was recorded" };
   switch (reason) {
@@ -64,7 +66,7 @@ function notDoneReason(
     case "no-template-for-language":
       return { code: "system-error", text: "No approved template exists for the patient's language" };
     case "phi-guard":
-      return { code: "system-error", text: "The message was blocked by the protected-information guard" };
+      return { code: "system-error", text: `The message was blocked by the protected-information guard${phiGuardNames(phiGuard)}` };
     case "missing-value": {
       // Only a known slot name is written: the field comes from our ledger, but never copy free text.
       const slot = missingSlot !== undefined && isSlotName(missingSlot) ? `: ${missingSlot}` : "";
@@ -135,8 +137,19 @@ function effectiveReason(record: DeliveryRecord): NotDoneReason | undefined {
   }
 }
 
+/**
+ * ": slot locationLabel, guard rule clinical-text, element Appointment.serviceType". Only names
+ * the mapping itself produces are written (a known slot and guard rule, an element name shaped
+ * Type.element); anything else in the ledger is left out rather than copied into the record.
+ */
+function phiGuardNames(block: DeliveryRecord["phiGuard"]): string {
+  if (block === undefined || !isSlotName(block.slot) || !(guardRules as readonly string[]).includes(block.rule)) return "";
+  const element = block.element !== undefined && /^[A-Z][A-Za-z]{1,40}\.[a-z][A-Za-z]{1,40}$/.test(block.element) ? `, element ${block.element}` : "";
+  return `: slot ${block.slot}, guard rule ${block.rule}${element}`;
+}
+
 function statusReason(record: DeliveryRecord): CodeableConcept {
-  const { code, text } = notDoneReason(effectiveReason(record), record.vendorCode, record.templateHold, record.missingSlot);
+  const { code, text } = notDoneReason(effectiveReason(record), record.vendorCode, record.templateHold, record.missingSlot, record.phiGuard);
   return { coding: [{ system: notDoneReasonSystem, code }], text };
 }
 

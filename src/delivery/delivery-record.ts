@@ -91,6 +91,8 @@ export interface DeliveryRecord {
   vendorCode?: number;
   /** For missing-value: the safe slot that had no value (a slot name, never a value). */
   missingSlot?: string;
+  /** For phi-guard: the slot, the guard rule and the element it matched (names, never the value). */
+  phiGuard?: { slot: string; rule: string; element?: string };
   /** The price WhatsApp reported, from the first status that carried one. */
   pricing?: Pricing;
   /** With reason template-held: what Meta did to the template. */

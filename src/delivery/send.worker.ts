@@ -189,8 +189,12 @@ export function sendMessage(deps: SendWorkerDeps) {
 
     const prepared = await readingFhir(job, token, record, log, () => deps.mapping.prepare(record.ruleId, resource, deps.fhir, deliveryId));
     if (!prepared.ok) {
-      if (prepared.patientRef !== undefined || prepared.missingSlot !== undefined) {
-        await ledger.set(deliveryId, { patientRef: prepared.patientRef, missingSlot: prepared.missingSlot });
+      if (prepared.patientRef !== undefined || prepared.missingSlot !== undefined || prepared.phiGuard !== undefined) {
+        await ledger.set(deliveryId, { patientRef: prepared.patientRef, missingSlot: prepared.missingSlot, phiGuard: prepared.phiGuard });
+      }
+      if (prepared.phiGuard !== undefined) {
+        const { slot, rule, element } = prepared.phiGuard;
+        log.warn({ event: "phi-guard", ruleId: record.ruleId, slot, guardRule: rule, ...(element !== undefined ? { element } : {}) }, "leak guard blocked the message");
       }
       return notDone(record, prepared.reason, prepared.detail);
     }

@@ -51,9 +51,29 @@ const commonWords = new Set([
 const minLength = 4;
 const minTokenLength = 6;
 
+/**
+ * Which of the guard's rules matched, by name: a clinical acronym from the list, the clinical
+ * text of a resource (a whole value or one of its distinctive words), or an identifying value
+ * (identifier, birth date, address) compared whole.
+ */
+export type GuardRule = "clinical-acronym" | "clinical-text" | "identifying-value";
+export const guardRules: readonly GuardRule[] = ["clinical-acronym", "clinical-text", "identifying-value"];
+
+/** What blocked a value: the guard rule and, when a resource was matched, its element ("Appointment.serviceType"). Names only. */
+export interface LeakFound {
+  readonly rule: GuardRule;
+  readonly element?: string;
+}
+
+/** Where a sensitive string came from: the element name and the rule that compares it. */
+interface Source {
+  readonly element: string;
+  readonly rule: GuardRule;
+}
+
 interface SensitiveValues {
-  readonly whole: readonly string[];
-  readonly tokens: ReadonlySet<string>;
+  readonly whole: readonly (readonly [text: string, source: Source])[];
+  readonly tokens: ReadonlyMap<string, Source>;
 }
 
 /** Invisible format characters (zero-width spaces and joiners, bidi controls, soft hyphen, BOM, variation selectors). */
@@ -125,18 +145,18 @@ function normaliseAscii(text: string): string | undefined {
 }
 
 class Collector implements SensitiveValues {
-  readonly whole: string[] = [];
-  readonly tokens = new Set<string>();
+  readonly whole: (readonly [string, Source])[] = [];
+  readonly tokens = new Map<string, Source>();
 
-  addWhole(s: string): void {
+  addWhole(s: string, source: Source): void {
     const n = normalise(s);
-    if (n.length >= minLength) this.whole.push(n);
+    if (n.length >= minLength) this.whole.push([n, source]);
   }
 
-  addText(s: string): void {
+  addText(s: string, source: Source): void {
     const n = normalise(s);
     if (n.length < minLength) return;
-    this.whole.push(n);
+    this.whole.push([n, source]);
     if (n.length < minTokenLength) return;
     let from = 0;
     while (from < n.length) {
@@ -144,22 +164,22 @@ class Collector implements SensitiveValues {
       if (to < 0) to = n.length;
       if (to - from >= minTokenLength) {
         const word = n.slice(from, to);
-        if (!/^\d+$/.test(word) && !commonWords.has(word)) this.tokens.add(word);
+        if (!/^\d+$/.test(word) && !commonWords.has(word) && !this.tokens.has(word)) this.tokens.set(word, source);
       }
       from = to + 1;
     }
   }
 
   /** Every string under value, except Attachment data (base64), URLs and code systems, which no message could repeat. */
-  walk(value: unknown, whole: boolean): void {
+  walk(value: unknown, source: Source): void {
     if (typeof value === "string") {
-      if (whole) this.addWhole(value);
-      else this.addText(value);
+      if (source.rule === "identifying-value") this.addWhole(value, source);
+      else this.addText(value, source);
     } else if (Array.isArray(value)) {
-      for (const v of value) this.walk(v, whole);
+      for (const v of value) this.walk(v, source);
     } else if (value !== null && typeof value === "object") {
       const record = value as Record<string, unknown>;
-      for (const k in record) if (k !== "data" && k !== "url" && k !== "system") this.walk(record[k], whole);
+      for (const k in record) if (k !== "data" && k !== "url" && k !== "system") this.walk(record[k], source);
     }
   }
 }
@@ -175,14 +195,15 @@ export function sensitiveValues(resources: readonly (FhirResource | undefined)[]
     if (resource === undefined) continue;
     const record = resource as unknown as Record<string, unknown>;
     for (const key in record) {
-      if (clinicalElements.has(key)) out.walk(record[key], false);
-      else if (wholeValueElements.has(key)) out.walk(record[key], true);
+      if (clinicalElements.has(key)) out.walk(record[key], { element: `${resource.resourceType}.${key}`, rule: "clinical-text" });
+      else if (wholeValueElements.has(key)) out.walk(record[key], { element: `${resource.resourceType}.${key}`, rule: "identifying-value" });
     }
     if (resource.resourceType === "Patient") {
+      const source: Source = { element: "Patient.address", rule: "identifying-value" };
       for (const address of resource.address ?? []) {
-        for (const line of address.line ?? []) out.addWhole(line);
-        if (address.postalCode !== undefined) out.addWhole(address.postalCode);
-        if (address.text !== undefined) out.addWhole(address.text);
+        for (const line of address.line ?? []) out.addWhole(line, source);
+        if (address.postalCode !== undefined) out.addWhole(address.postalCode, source);
+        if (address.text !== undefined) out.addWhole(address.text, source);
       }
     }
   }
@@ -190,22 +211,35 @@ export function sensitiveValues(resources: readonly (FhirResource | undefined)[]
 }
 
 /**
- * True when a rendered value contains a clinical acronym from the list (as a word, in any
- * alphabet's look-alike letters), a whole sensitive value (as words; anywhere if 8+ chars) or one
- * of its distinctive words (as a word; anywhere if 8+ chars).
+ * What makes a rendered value unsendable, or undefined: a clinical acronym from the list (as a
+ * word, in any alphabet's look-alike letters), a whole sensitive value (as words; anywhere if 8+
+ * chars) or one of its distinctive words (as a word; anywhere if 8+ chars). The answer names the
+ * guard rule and the element matched, never the value, so a block can be explained safely.
  */
-export function leaks(value: string, sensitive: SensitiveValues): boolean {
+export function findLeak(value: string, sensitive: SensitiveValues): LeakFound | undefined {
   const n = normalise(value);
-  if (n === "") return false;
-  if (clinicalAcronymIn(foldedWords(value)) !== undefined) return true;
+  if (n === "") return undefined;
+  if (clinicalAcronymIn(foldedWords(value)) !== undefined) return { rule: "clinical-acronym" };
   const padded = ` ${n} `;
-  for (const s of sensitive.whole) {
-    if (s.length <= n.length && (padded.includes(` ${s} `) || (s.length >= 8 && n.includes(s)))) return true;
+  for (const [s, source] of sensitive.whole) {
+    if (s.length <= n.length && (padded.includes(` ${s} `) || (s.length >= 8 && n.includes(s)))) return found(source);
   }
-  for (const word of n.split(" ")) if (sensitive.tokens.has(word)) return true;
+  for (const word of n.split(" ")) {
+    const source = sensitive.tokens.get(word);
+    if (source !== undefined) return found(source);
+  }
   // Long words are distinctive enough to catch even when glued to other text ("xSertralineY").
-  for (const token of sensitive.tokens) if (token.length >= 8 && token.length <= n.length && n.includes(token)) return true;
-  return false;
+  for (const [token, source] of sensitive.tokens) if (token.length >= 8 && token.length <= n.length && n.includes(token)) return found(source);
+  return undefined;
+}
+
+function found(source: Source): LeakFound {
+  return { rule: source.rule, element: source.element };
+}
+
+/** findLeak as a yes/no. */
+export function leaks(value: string, sensitive: SensitiveValues): boolean {
+  return findLeak(value, sensitive) !== undefined;
 }
 
 /**

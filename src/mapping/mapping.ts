@@ -5,7 +5,7 @@ import type { TemplateButton, TemplateMessage } from "../delivery/whatsapp/whats
 import type { FhirPort } from "../fhir/fhir.port.js";
 import { systemClock, type Clock } from "../shared/clock.js";
 import { hasConsent } from "./consent.js";
-import { leaks, sanitiseParameter, sensitiveValues } from "./leak-guard.js";
+import { findLeak, sanitiseParameter, sensitiveValues, type GuardRule } from "./leak-guard.js";
 import { loadMappingSet, MappingError, type ChangeField, type Condition, type MappingSet, type Rule, type RuleMessage } from "./load-rules.js";
 import type { MappingConfig } from "./mapping.config.js";
 import { previousProjection, type PreviousProjection } from "./previous.js";
@@ -29,9 +29,21 @@ export interface MatchedRule {
   cancelsRuleId?: string;
 }
 
+/** Why the leak guard blocked a message: the slot, the guard rule and the element it matched ("Appointment.serviceType"). */
+export interface PhiGuardBlock {
+  slot: SlotName;
+  rule: GuardRule;
+  element?: string;
+}
+
 export type Prepared =
   | { ok: true; message: TemplateMessage; renderedText: string; patientRef: string; languageCode: string; timeZone: string; senderRef?: string }
-  | { ok: false; reason: NotDoneReason; detail: string; patientRef?: string; missingSlot?: SlotName };
+  | { ok: false; reason: NotDoneReason; detail: string; patientRef?: string; missingSlot?: SlotName; phiGuard?: PhiGuardBlock };
+
+/** "slot locationLabel matched clinical-text (Appointment.serviceType)": the fixed wording of a phi-guard block. */
+export function describePhiGuard(block: PhiGuardBlock): string {
+  return `slot ${block.slot} matched ${block.rule}${block.element !== undefined ? ` (${block.element})` : ""}`;
+}
 
 /** Why each rule did or did not fire; `fhir-notify preview` prints these. Reasons are fixed text. */
 export interface RuleDecision {
@@ -201,8 +213,14 @@ export function createMapping(set: MappingSet, site: MappingConfig, clock: Clock
         values.push(value);
       }
       const sensitive = sensitiveValues([resource, patient, refs.location, refs.practitioner, refs.prescription]);
-      if (values.some((v) => leaks(v, sensitive))) {
-        return { ok: false, reason: "phi-guard", detail: "rendered parameter matched a clinical field", patientRef };
+      for (const [i, value] of values.entries()) {
+        const hit = findLeak(value, sensitive);
+        const slot = message.slots[i];
+        if (hit !== undefined && slot !== undefined) {
+          // Names only: which slot, which guard rule, which element it matched. Never the value.
+          const phiGuard: PhiGuardBlock = { slot, rule: hit.rule, ...(hit.element !== undefined ? { element: hit.element } : {}) };
+          return { ok: false, reason: "phi-guard", detail: describePhiGuard(phiGuard), patientRef, phiGuard };
+        }
       }
 
       let token: string | undefined;

@@ -2,7 +2,7 @@ import type { FhirResource } from "fhir/r4";
 import type { NotDoneReason } from "../delivery/delivery-record.js";
 import { toCloudApiRequest, type CloudApiTemplateRequest } from "../delivery/whatsapp/cloud-api.request.js";
 import type { FhirPort } from "../fhir/fhir.port.js";
-import type { Mapping } from "./mapping.js";
+import type { Mapping, PhiGuardBlock } from "./mapping.js";
 import type { SlotName } from "./slots.js";
 
 export type PreviewRule =
@@ -19,7 +19,7 @@ export type PreviewRule =
       sendAt?: string;
       outcome:
         | { ok: true; request: CloudApiTemplateRequest; renderedText: string; languageCode: string; timeZone: string }
-        | { ok: false; reason: NotDoneReason; detail: string; missingSlot?: SlotName };
+        | { ok: false; reason: NotDoneReason; detail: string; missingSlot?: SlotName; phiGuard?: PhiGuardBlock };
     };
 
 export interface PreviewResult {
@@ -64,7 +64,13 @@ export async function previewResource(mapping: Mapping, resource: FhirResource, 
       ...(send.sendAt !== undefined ? { sendAt: send.sendAt.toISOString() } : {}),
       outcome: prepared.ok
         ? { ok: true, request: toCloudApiRequest(prepared.message), renderedText: prepared.renderedText, languageCode: prepared.languageCode, timeZone: prepared.timeZone }
-        : { ok: false, reason: prepared.reason, detail: prepared.detail, ...(prepared.missingSlot !== undefined ? { missingSlot: prepared.missingSlot } : {}) },
+        : {
+            ok: false,
+            reason: prepared.reason,
+            detail: prepared.detail,
+            ...(prepared.missingSlot !== undefined ? { missingSlot: prepared.missingSlot } : {}),
+            ...(prepared.phiGuard !== undefined ? { phiGuard: prepared.phiGuard } : {}),
+          },
     });
   }
   return {

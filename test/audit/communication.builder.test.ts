@@ -138,6 +138,21 @@ describe("buildCommunication", () => {
     );
   });
 
+  it("says which slot and which guard rule blocked a phi-guard message, by name only", () => {
+    const blocked = (phiGuard: { slot: string; rule: string; element?: string }) =>
+      buildCommunication(reminder({ state: "not-done", reason: "phi-guard", phiGuard }), opts).statusReason?.text;
+    expect(blocked({ slot: "locationLabel", rule: "clinical-text", element: "Appointment.serviceType" })).toBe(
+      "The message was blocked by the protected-information guard: slot locationLabel, guard rule clinical-text, element Appointment.serviceType",
+    );
+    expect(blocked({ slot: "patientFirstName", rule: "clinical-acronym" })).toBe("The message was blocked by the protected-information guard: slot patientFirstName, guard rule clinical-acronym");
+    // Whatever else a ledger field holds is never copied into the record.
+    expect(blocked({ slot: "locationLabel", rule: "clinical-text", element: "Oncology Day Unit" })).toBe(
+      "The message was blocked by the protected-information guard: slot locationLabel, guard rule clinical-text",
+    );
+    expect(blocked({ slot: "Jordan Rivera", rule: "clinical-text" })).toBe("The message was blocked by the protected-information guard");
+    expect(blocked({ slot: "locationLabel", rule: "HIV clinic" })).toBe("The message was blocked by the protected-information guard");
+  });
+
   it("maps every not-done reason to a communication-not-done-reason code with a fixed text", () => {
     const expected: Record<NotDoneReason, string> = {
       "no-consent": "patient-objection",

@@ -1,7 +1,7 @@
 import { fc, test } from "@fast-check/vitest";
 import { describe, expect, it } from "vitest";
 import { loadFixture } from "../fixtures/fhir/load-fixture.js";
-import { fold, leaks, normalise, sanitiseParameter, sensitiveValues } from "../../src/mapping/leak-guard.js";
+import { findLeak, fold, leaks, normalise, sanitiseParameter, sensitiveValues } from "../../src/mapping/leak-guard.js";
 
 describe("sanitiseParameter", () => {
   it("turns newlines, tabs and line separators into single spaces", () => {
@@ -159,5 +159,25 @@ describe("clinical acronyms", () => {
     ["a time", "9:30 AM"],
   ])("lets %s through (%s)", (_label, value) => {
     expect(leaks(value, none)).toBe(false);
+  });
+});
+
+describe("findLeak names what matched, never the value", () => {
+  const appointment = loadFixture("Appointment", "booked-en-chicago");
+  const patient = loadFixture("Patient", "jordan-rivera-en");
+  const sensitive = sensitiveValues([appointment, patient]);
+
+  it.each([
+    ["a clinical acronym", "Riverside HIV Clinic", { rule: "clinical-acronym" }],
+    ["a word of the service", "Riverside Oncology Day Unit", { rule: "clinical-text", element: "Appointment.serviceType" }],
+    ["the reason text", "Follow-up of breast lesion biopsy", { rule: "clinical-text", element: "Appointment.reasonCode" }],
+    ["the birth date", "1987-11-23", { rule: "identifying-value", element: "Patient.birthDate" }],
+    ["an address line", "4410 North Kedzie Avenue", { rule: "identifying-value", element: "Patient.address" }],
+  ])("%s", (_label, value, expected) => {
+    expect(findLeak(value, sensitive)).toEqual(expected);
+  });
+
+  it("finds nothing in an ordinary label", () => {
+    expect(findLeak("Riverside Clinic, Chicago", sensitive)).toBeUndefined();
   });
 });

@@ -347,19 +347,27 @@ describe("not sending", () => {
   it("blocks a configured label that repeats the clinical service (leak guard)", async () => {
     const site = testSite({ locations: { "Location/loc-riverside": { label: "Riverside Oncology Day Unit" } } });
     const p = await testMapping(site).prepare("appointment-booked", loadFixture("Appointment", "booked-en-chicago"), testFhir(), "dlv_x");
-    expect(p).toEqual({ ok: false, reason: "phi-guard", detail: "rendered parameter matched a clinical field", patientRef: "Patient/pat-1001" });
+    expect(p).toEqual({
+      ok: false,
+      reason: "phi-guard",
+      detail: "slot locationLabel matched clinical-text (Appointment.serviceType)",
+      patientRef: "Patient/pat-1001",
+      phiGuard: { slot: "locationLabel", rule: "clinical-text", element: "Appointment.serviceType" },
+    });
   });
 
   it("blocks a configured label carrying a clinical acronym that no resource spells out", async () => {
     const site = testSite({ locations: { "Location/loc-riverside": { label: "Riverside PrEP Clinic" } } });
     const p = await testMapping(site).prepare("appointment-booked", loadFixture("Appointment", "booked-en-chicago"), testFhir(), "dlv_x");
-    expect(p).toMatchObject({ ok: false, reason: "phi-guard" });
+    expect(p).toMatchObject({ ok: false, reason: "phi-guard", detail: "slot locationLabel matched clinical-acronym", phiGuard: { slot: "locationLabel", rule: "clinical-acronym" } });
+    expect(JSON.stringify(p)).not.toContain("PrEP");
   });
 
   it("blocks a pharmacy label that names the drug", async () => {
     const site = testSite({ pharmacies: { "Location/loc-pharmacy-main": { name: "Sertraline pickup counter", hours: "9-5" } } });
     const p = await testMapping(site).prepare("prescription-ready", loadFixture("MedicationDispense", "ready-for-pickup"), testFhir(), "dlv_x");
-    expect(p).toMatchObject({ ok: false, reason: "phi-guard" });
+    expect(p).toMatchObject({ ok: false, reason: "phi-guard", phiGuard: { slot: "pharmacyName", rule: "clinical-text", element: "MedicationDispense.medicationCodeableConcept" } });
+    expect(JSON.stringify(p)).not.toMatch(/sertraline/i);
   });
 
   it("never puts values into the reason detail", async () => {

@@ -92,8 +92,13 @@ describe("a notification that is not sent still leaves one not-done Communicatio
     const wing: Location & { id: string } = { resourceType: "Location", id: "podiatry-wing", status: "active", name: "Podiatry Wing, Building C" };
     await putWithId(service, wing);
     const c = await bookAndAudit(service, service.sandboxSeed!.patientId, { locationId: "podiatry-wing", serviceText: "Podiatry follow-up" });
-    expectNotDone(c, "system-error", "The message was blocked by the protected-information guard");
+    // Which slot and which guard rule, by name: enough to fix the label, nothing of what it said.
+    expectNotDone(c, "system-error", "The message was blocked by the protected-information guard: slot locationLabel, guard rule clinical-text, element Appointment.serviceType");
     expect(JSON.stringify(c)).not.toMatch(/podiatry/i);
+    const blocked = service.logs.lines.filter((l) => l.includes('"event":"phi-guard"'));
+    expect(blocked).toHaveLength(1);
+    expect(JSON.parse(blocked[0]!)).toMatchObject({ level: 40, event: "phi-guard", ruleId: "appointment-booked", slot: "locationLabel", guardRule: "clinical-text", element: "Appointment.serviceType" });
+    expect(blocked[0]).not.toMatch(/podiatry/i);
     expect(service.outbox!.list()).toHaveLength(0);
   });
 
