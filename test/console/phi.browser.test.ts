@@ -124,7 +124,8 @@ describe("the console shows no clinical content", () => {
     await visit("/console");
     await visit("/console?state=not-done");
     await visit("/console?reason=no-consent");
-    const details = await page.$$eval('a[href^="/console/notifications/"]', (links) => links.map((a) => a.getAttribute("href") ?? ""));
+    const links = await page.locator('a[href^="/console/notifications/"]').all();
+    const details = (await Promise.all(links.map((l) => l.getAttribute("href")))).filter((h): h is string => h !== null);
     expect(details.length).toBeGreaterThanOrEqual(3);
     for (const href of new Set(details)) await visit(href);
     await visit("/console/operations");
