@@ -1,5 +1,5 @@
 import { createCloudApiClient } from "../src/delivery/whatsapp/cloud-api.client.js";
-import type { TemplateMessage } from "../src/delivery/whatsapp/whatsapp.port.js";
+import type { TemplateMessage } from "../src/shared/template-message.js";
 import { createLogger } from "../src/shared/logger.js";
 import { startFakeGraphApi } from "../test/fakes/graph-api.server.js";
 

@@ -1,5 +1,6 @@
 import type { CodeableConcept, Coding, Communication, Extension, Identifier, Meta, Reference } from "fhir/r4";
-import type { DeliveryRecord, DeliveryState, NotDoneReason } from "../delivery/delivery-record.js";
+import type { DeliveryRecord, DeliveryState } from "../delivery/delivery-record.js";
+import type { NotDoneReason } from "../shared/not-done-reason.js";
 import { nextState, toCommunicationStatus } from "../delivery/delivery-state.js";
 import { notDoneReasonFor } from "../delivery/whatsapp/status.map.js";
 import type { TemplateHoldCode } from "../delivery/template-holds.js";

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { LedgerRecord } from "../delivery/ledger.js";
 import { groupOf, timelineGroups, type TimelineCursor, type TimelineFilter, type TimelineGroup, type TimelinePage } from "../delivery/timeline-index.js";
-import type { NotDoneReason } from "../delivery/delivery-record.js";
+import type { NotDoneReason } from "../shared/not-done-reason.js";
 import { Layout } from "./layout.js";
 import { groupTone, groupWords, reasonWords, stateWords, when } from "./words.js";
 

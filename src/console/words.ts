@@ -1,4 +1,5 @@
-import type { DeliveryState, NotDoneReason } from "../delivery/delivery-record.js";
+import type { DeliveryState } from "../delivery/delivery-record.js";
+import type { NotDoneReason } from "../shared/not-done-reason.js";
 import type { TimelineGroup } from "../delivery/timeline-index.js";
 
 /**

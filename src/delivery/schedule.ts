@@ -6,7 +6,7 @@ import type { MatchedRule } from "../mapping/mapping.js";
 import { patientRefOf } from "../mapping/recipient.js";
 import type { Ledger } from "./ledger.js";
 import type { Queues } from "./queues.js";
-import type { NotDoneReason } from "./delivery-record.js";
+import type { NotDoneReason } from "../shared/not-done-reason.js";
 
 export interface SchedulerDeps {
   queues: Queues;

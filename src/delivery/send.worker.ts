@@ -6,7 +6,7 @@ import type { Mapping } from "../mapping/mapping.js";
 import type { Clock } from "../shared/clock.js";
 import { auditJobId } from "../shared/ids.js";
 import type { Metrics } from "../shared/metrics.js";
-import type { NotDoneReason } from "./delivery-record.js";
+import type { NotDoneReason } from "../shared/not-done-reason.js";
 import type { Ledger, LedgerRecord } from "./ledger.js";
 import type { Queues } from "./queues.js";
 import { consume, endOnPermanentFhirError } from "./queues.js";

@@ -1,5 +1,6 @@
 import type { Redis } from "ioredis";
-import type { DeliveryState, NotDoneReason } from "./delivery-record.js";
+import type { DeliveryState } from "./delivery-record.js";
+import type { NotDoneReason } from "../shared/not-done-reason.js";
 import { statePrecedence } from "./delivery-state.js";
 import type { DeliveryFields, Ledger } from "./ledger.js";
 import { luaScript } from "../redis/lua-script.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { triggerTypes } from "./resource-event.js";
+import { triggerTypes } from "../shared/trigger-type.js";
 
 /**
  * Secrets travel in `channel.header` strings. Medplum splits those on every ":" (reference §2.4),

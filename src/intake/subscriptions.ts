@@ -1,7 +1,7 @@
 import type { Bundle, Coding, Extension, Subscription } from "fhir/r4";
 import type { Logger } from "pino";
 import type { FhirPort } from "../fhir/fhir.port.js";
-import type { TriggerType } from "./resource-event.js";
+import type { TriggerType } from "../shared/trigger-type.js";
 import type { SourceConfig } from "./source.config.js";
 
 const managedBy: Coding = { system: "https://fhir-notify.dev/fhir/CodeSystem/managed-by", code: "fhir-notify" };

@@ -1,5 +1,5 @@
 import fhirpath from "fhirpath";
-import type { TriggerType } from "../intake/resource-event.js";
+import type { TriggerType } from "../shared/trigger-type.js";
 import { isAllowedPath, isAllowedValuePath, readsPolymorphicExtensionValue, type ConditionKind } from "./logic-fields.js";
 
 /** Thrown with a field-level message; the loader prefixes file and line. Never contains resource data. */

@@ -5,7 +5,7 @@ import type { FhirResource } from "fhir/r4";
 import fhirpath from "fhirpath";
 import r4Model from "fhirpath/fhir-context/r4/index.js";
 import { z } from "zod";
-import { triggerTypes, type TriggerType } from "../intake/resource-event.js";
+import { triggerTypes, type TriggerType } from "../shared/trigger-type.js";
 import { checkFhirPath, FhirPathRejected } from "./fhirpath-check.js";
 import { clinicalTermIn } from "./leak-guard.js";
 import type { ConditionKind } from "./logic-fields.js";

@@ -1,4 +1,4 @@
-import type { TriggerType } from "../intake/resource-event.js";
+import type { TriggerType } from "../shared/trigger-type.js";
 
 /**
  * The only element paths a rule's FHIRPath may touch (fhir-notifications.md §8: LOGIC class).

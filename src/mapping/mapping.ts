@@ -1,7 +1,7 @@
 import type { Appointment, FhirResource, Location, MedicationRequest, Patient, Practitioner } from "fhir/r4";
-import type { NotDoneReason } from "../delivery/delivery-record.js";
+import type { NotDoneReason } from "../shared/not-done-reason.js";
 import { isTimeZone } from "../shared/time-zone.js";
-import type { TemplateButton, TemplateMessage } from "../delivery/whatsapp/whatsapp.port.js";
+import type { TemplateButton, TemplateMessage } from "../shared/template-message.js";
 import type { FhirPort } from "../fhir/fhir.port.js";
 import { systemClock, type Clock } from "../shared/clock.js";
 import { hasConsent } from "./consent.js";

@@ -1,5 +1,5 @@
 import type { FhirResource } from "fhir/r4";
-import type { NotDoneReason } from "../delivery/delivery-record.js";
+import type { NotDoneReason } from "../shared/not-done-reason.js";
 import { toCloudApiRequest, type CloudApiTemplateRequest } from "../delivery/whatsapp/cloud-api.request.js";
 import type { FhirPort } from "../fhir/fhir.port.js";
 import type { Mapping, PhiGuardBlock } from "./mapping.js";

@@ -1,6 +1,6 @@
 import { createHmac } from "node:crypto";
 import type { FhirResource, HumanName, Patient, Practitioner } from "fhir/r4";
-import type { TriggerType } from "../intake/resource-event.js";
+import type { TriggerType } from "../shared/trigger-type.js";
 import type { MappingConfig } from "./mapping.config.js";
 
 /**

@@ -1,4 +1,5 @@
-import type { AcceptedStatus, SendError, SendResult, TemplateMessage, WhatsAppSender } from "../../src/delivery/whatsapp/whatsapp.port.js";
+import type { AcceptedStatus, SendError, SendResult, WhatsAppSender } from "../../src/delivery/whatsapp/whatsapp.port.js";
+import type { TemplateMessage } from "../../src/shared/template-message.js";
 
 /**
  * In-memory WhatsAppSender for unit tests of the delivery pipeline (style.md rule 10). Push

@@ -3,7 +3,8 @@ import { toCloudApiRequest } from "./cloud-api.request.js";
 import { cloudApiTemplateRequestSchema, errorEnvelopeSchema, firstIssuePath, phoneNumberHealthSchema, sendResponseSchema } from "./cloud-api.schema.js";
 import { createKeepAliveTransport, type Transport, type TransportResponse } from "./keep-alive-transport.js";
 import { classify, retryAfterMsFor, toAcceptedStatus } from "./status.map.js";
-import { SendError, type SendResult, type TemplateMessage, type WhatsAppSender } from "./whatsapp.port.js";
+import { SendError, type SendResult, type WhatsAppSender } from "./whatsapp.port.js";
+import type { TemplateMessage } from "../../shared/template-message.js";
 
 export interface CloudApiClientConfig {
   apiBase: string;

@@ -1,4 +1,4 @@
-import type { TemplateMessage } from "./whatsapp.port.js";
+import type { TemplateMessage } from "../../shared/template-message.js";
 
 /** The exact JSON body the Cloud API receives for a template send (whatsapp-cloud-api.md §2.1). */
 export interface CloudApiTemplateRequest {

@@ -3,7 +3,8 @@ import type { Clock } from "../../shared/clock.js";
 import type { Logger } from "../../shared/logger.js";
 import { toCloudApiRequest, type CloudApiTemplateRequest } from "./cloud-api.request.js";
 import { cloudApiTemplateRequestSchema, firstIssuePath } from "./cloud-api.schema.js";
-import { SendError, type SendResult, type TemplateMessage, type WhatsAppSender } from "./whatsapp.port.js";
+import { SendError, type SendResult, type WhatsAppSender } from "./whatsapp.port.js";
+import type { TemplateMessage } from "../../shared/template-message.js";
 import type { StatusUpdate } from "./webhook.schema.js";
 
 export interface OutboxEntry {

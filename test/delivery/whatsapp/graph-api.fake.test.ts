@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { toCloudApiRequest } from "../../../src/delivery/whatsapp/cloud-api.request.js";
-import type { TemplateMessage } from "../../../src/delivery/whatsapp/whatsapp.port.js";
+import type { TemplateMessage } from "../../../src/shared/template-message.js";
 import { startFakeGraphApi, type FakeGraphApi } from "../../fakes/graph-api.server.js";
 
 // The fake must say no where Meta says no, or the client tests prove nothing. These go around the

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { SendError, type TemplateMessage } from "../../../src/delivery/whatsapp/whatsapp.port.js";
+import { SendError } from "../../../src/delivery/whatsapp/whatsapp.port.js";
+import type { TemplateMessage } from "../../../src/shared/template-message.js";
 import { FakeWhatsApp } from "../../fakes/whatsapp.fake.js";
 
 const msg = (to: string): TemplateMessage => ({ to, templateName: "pickup_ready_v1", languageCode: "es", bodyParameters: ["Alex"], buttons: [], callbackData: `cb-${to}` });
