@@ -9,6 +9,7 @@ import { benchSend } from "./whatsapp.bench.js";
 import { benchAudit } from "./audit.bench.js";
 import { benchScale } from "./scale.bench.js";
 import { benchLimits, limitsBudget } from "./limits.bench.js";
+import { benchConsole } from "./console.bench.js";
 import { benchBudgetCost, benchDelivery, benchDeliveryCost, benchProcessedFootprint, benchStatuses } from "./delivery.bench.js";
 
 const arg = (name: string, fallback: number) => {
@@ -110,6 +111,16 @@ if (want("scale")) {
     `two workers ${fmt(r.two.perSecond)}/s (${fmt(r.speedup, 2)}x)`,
     `one worker ${fmt(r.one.perSecond)}/s (same run; ${r.cores} cores, load ${fmt(r.load, 1)})`,
     "two ≥ one; none sent twice",
+  );
+}
+if (want("console")) {
+  const c = await benchConsole(arg("console", 100_000));
+  const lat = (l: { p50Ms: number; p95Ms: number }) => `p50 ${fmt(l.p50Ms, 1)} ms, p95 ${fmt(l.p95Ms, 1)} ms`;
+  row(
+    `console: timeline page (50 rows, counts per state) at ${fmt(c.notifications)} notifications, ${c.unfiltered.requests} sequential requests each (seeded through the ledger in ${fmt(c.seedSeconds, 1)} s)`,
+    `unfiltered ${lat(c.unfiltered)}; state=not-done ${lat(c.byState)}; state=failed + rule ${lat(c.byStateAndRule)}; second page ${lat(c.older)}`,
+    `bare Hono route doing the same Redis reads, no rendering: ${lat(c.ceiling)}`,
+    "p95 < 500 ms",
   );
 }
 if (only?.split(",").includes("limits")) {
