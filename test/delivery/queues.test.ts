@@ -8,7 +8,7 @@ describe("what finished jobs leave in Redis", () => {
     const { prefix, queues } = ownedQueues();
     const processed: string[] = [];
     for (const queue of ["intake", "delivery", "audit"] as const) {
-      const worker = new Worker(queue, async (job) => void processed.push(job.name), { connection: { url: testRedisUrl }, prefix });
+      const worker = new Worker(queue, (job) => Promise.resolve(void processed.push(job.name)), { connection: { url: testRedisUrl }, prefix });
       onTestFinished(() => worker.close());
     }
     const receivedAt = new Date().toISOString();
