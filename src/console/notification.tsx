@@ -20,7 +20,9 @@ export function verdict(r: LedgerRecord): string {
   switch (r.state) {
     case "not-done": {
       const why = r.reason !== undefined ? reasonWords[r.reason] : "no reason was recorded";
-      const slot = r.missingSlot !== undefined ? ` (slot ${r.missingSlot})` : "";
+      // Names only (slot, guard rule, element), never the value the guard stopped.
+      const guard = r.phiGuard !== undefined ? ` (slot ${r.phiGuard.slot}, guard rule ${r.phiGuard.rule}${r.phiGuard.element !== undefined ? `, element ${r.phiGuard.element}` : ""})` : "";
+      const slot = r.missingSlot !== undefined ? ` (slot ${r.missingSlot})` : guard;
       return `Not sent: ${why}${slot}.${code}`;
     }
     case "failed":

@@ -69,7 +69,7 @@ export function adminRoute(deps: AdminDeps, bodyLimitBytes: number): Hono<AppEnv
       return c.json({
         notifications: records
           .filter((r) => r !== undefined)
-          .map((r) => ({ deliveryId: r.deliveryId, ruleId: r.ruleId, resource: r.resourceRef, state: r.state, reason: r.reason, ...(r.missingSlot !== undefined ? { missingSlot: r.missingSlot } : {}), updatedAt: r.updatedAt })),
+          .map((r) => ({ deliveryId: r.deliveryId, ruleId: r.ruleId, resource: r.resourceRef, state: r.state, reason: r.reason, ...(r.missingSlot !== undefined ? { missingSlot: r.missingSlot } : {}), ...(r.phiGuard !== undefined ? { phiGuard: r.phiGuard } : {}), updatedAt: r.updatedAt })),
       });
     })
     .get("/notifications/:id", async (c) => {

@@ -100,6 +100,13 @@ describe("a notification that is not sent still leaves one not-done Communicatio
     expect(JSON.parse(blocked[0]!)).toMatchObject({ level: 40, event: "phi-guard", ruleId: "appointment-booked", slot: "locationLabel", guardRule: "clinical-text", element: "Appointment.serviceType" });
     expect(blocked[0]).not.toMatch(/podiatry/i);
     expect(service.outbox!.list()).toHaveLength(0);
+    // The reviewer's views say the same, by name.
+    const { notifications } = (await (await service.app.request("/admin/notifications")).json()) as { notifications: { ruleId: string; deliveryId: string; phiGuard?: unknown }[] };
+    const entry = notifications.find((n) => n.ruleId === "appointment-booked");
+    expect(entry?.phiGuard).toEqual({ slot: "locationLabel", rule: "clinical-text", element: "Appointment.serviceType" });
+    const page = await (await service.app.request(`/console/notifications/${entry!.deliveryId}`)).text();
+    expect(page).toContain("(slot locationLabel, guard rule clinical-text, element Appointment.serviceType)");
+    expect(page).not.toMatch(/podiatry/i);
   });
 
   it("names the missing slot in the Communication and /admin/notifications when a Location has no configured label", async () => {
