@@ -57,6 +57,8 @@ import type { Clock } from "./shared/clock.js";
 import { createMetrics, type Metrics } from "./shared/metrics.js";
 import { runSteps, type Step } from "./shared/lifecycle.js";
 import { fhirServerId } from "./shared/ids.js";
+import { ConfigError } from "./config/load-config.js";
+import { redisDurabilityWarnings } from "./config/redis-durability.js";
 
 export type Role = "api" | "worker" | "all";
 
@@ -124,8 +126,20 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     // Auto-pipelining batches the many small ledger/limiter commands of concurrent jobs into one write.
     const redis = new Redis(redisTarget.url, { maxRetriesPerRequest: 3, lazyConnect: true, enableAutoPipelining: true });
     // Connection errors are expected while Redis restarts; ioredis reconnects on its own.
-    redis.on("error", (err: Error) => log.warn({ err: { message: err.message } }, "redis connection error"));
-    await redis.connect();
+    let connectError: NodeJS.ErrnoException | undefined;
+    redis.on("error", (err: Error) => {
+      connectError ??= err;
+      log.warn({ err: { message: err.message } }, "redis connection error");
+    });
+    await redis.connect().catch((err: unknown) => {
+      const cause = connectError ?? (err as NodeJS.ErrnoException);
+      // The URL may carry a password: name host and port only.
+      const { hostname, port } = new URL(redisTarget.url);
+      redis.disconnect();
+      throw new ConfigError(`redis: cannot connect to ${hostname}:${port || "6379"} (${cause.code ?? cause.message}); is it running? check REDIS_URL`);
+    });
+    const redisWarnings = await redisDurabilityWarnings(redis);
+    for (const warning of redisWarnings) log.warn({ event: "redis-not-durable" }, warning);
     stops["redis"] = () => redis.quit();
     const producer = new Redis(redisTarget.url, { maxRetriesPerRequest: 1, enableOfflineQueue: false, lazyConnect: true, enableAutoPipelining: true });
     producer.on("error", (err: Error) => log.warn({ err: { message: err.message } }, "redis producer connection error"));
@@ -237,6 +251,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const probe = {
       redis: async () => (await redis.ping()) === "PONG",
       fhir: () => (fhirClient !== undefined ? fhirClient.checkReachable() : Promise.resolve(true)),
+      warnings: () => redisWarnings,
       degradations: async () => {
         const reasons: string[] = [];
         const halted = await senderState.status();

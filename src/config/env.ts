@@ -34,10 +34,21 @@ export const envVars: readonly EnvVar[] = [
   { name: "WHATSAPP_VERIFY_TOKEN", path: ["whatsapp", "verifyToken"], type: "string", description: "Token Meta echoes in the GET verification handshake", secret: true },
   { name: "WHATSAPP_API_BASE", path: ["whatsapp", "apiBase"], type: "string", description: "Graph API base (default https://graph.facebook.com)" },
   { name: "WHATSAPP_GRAPH_VERSION", path: ["whatsapp", "graphVersion"], type: "string", description: "Pinned Graph API version, e.g. v23.0" },
+  { name: "MAPPING_PORTAL_TOKEN_SECRET", path: ["mapping", "portal", "tokenSecret"], type: "string", description: "HMAC secret for portal link and reply tokens (required unless the sandbox FHIR server runs)", secret: true },
   { name: "ADMIN_TOKEN", path: ["admin", "token"], type: "string", description: "Bearer token for /admin/* (unset: admin answers on loopback only)", secret: true },
   { name: "WORKER_QUEUES", path: ["workers", "queues"], type: "string", description: "Queues this process works on, comma-separated: intake,delivery,audit,webhook (default all)" },
   { name: "LOG_LEVEL", path: ["log", "level"], type: "string", description: "fatal | error | warn | info | debug | trace | silent" },
 ];
+
+/**
+ * Every secret variable may instead name a file holding it (Docker/Kubernetes secrets): `<NAME>_FILE`,
+ * the file's content trimmed. A source's inbound secret comes from `SOURCE_<NAME>_SECRET` (or its
+ * `_FILE`): the source name upper-cased, `-` as `_`; it sets auth.token, auth.value or auth.secret,
+ * whichever the source's auth type uses.
+ */
+export const fileSuffix = "_FILE";
+export const sourceSecretVar = { pattern: /^SOURCE_([A-Z0-9_]+)_SECRET$/, description: "Inbound secret of source <NAME> (bearer token, header value or HMAC secret, by its auth.type)" };
+export const sourceSecretName = (source: string) => `SOURCE_${source.toUpperCase().replaceAll("-", "_")}_SECRET`;
 
 /** Not part of the schema: where the YAML file is. */
 export const configFileVar = { name: "FHIR_NOTIFY_CONFIG", description: "Path of the YAML config file (default config/fhir-notify.yaml)" };

@@ -38,9 +38,13 @@ describe("the fhir-notify CLI", () => {
   });
 
   it("checks the shipped mappings against a site's own portal, as the example config sets it", () => {
-    const r = cli(["mappings", "check"], { FHIR_NOTIFY_CONFIG: "config/fhir-notify.example.yaml", FHIR_PRIVATE_KEY: "-----BEGIN PRIVATE KEY-----" });
+    const r = cli(["mappings", "check"], { FHIR_NOTIFY_CONFIG: "config/fhir-notify.example.yaml", FHIR_PRIVATE_KEY: "-----BEGIN PRIVATE KEY-----", MAPPING_PORTAL_TOKEN_SECRET: "portal-token-secret-0123456789" });
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
+    // The same config without the portal's token secret would not boot, so the check says so first.
+    const unkeyed = cli(["mappings", "check"], { FHIR_NOTIFY_CONFIG: "config/fhir-notify.example.yaml", FHIR_PRIVATE_KEY: "-----BEGIN PRIVATE KEY-----" });
+    expect(unkeyed.status).toBe(1);
+    expect(unkeyed.stderr).toBe("fhir-notify: mapping.portal.tokenSecret is required with a FHIR server (only the sandbox runs without): set MAPPING_PORTAL_TOKEN_SECRET or MAPPING_PORTAL_TOKEN_SECRET_FILE\n");
   });
 
   it("runs the boot-time checks serve runs: a URL button outside portal.url fails the check, not the deploy", () => {

@@ -8,6 +8,8 @@ export interface ReadinessProbe {
   fhir(): Promise<boolean>;
   /** Soft problems: we accept work but something needs a human. */
   degradations(): Promise<string[]>;
+  /** Known risks found at boot (e.g. a Redis without AOF): listed, but the service stays ready. */
+  warnings?(): readonly string[];
 }
 
 /** /healthz (process alive), /readyz (Redis and FHIR reachable; degradations listed), /metrics. */
@@ -20,7 +22,8 @@ export function healthRoute(deps: { probe: ReadinessProbe; metrics: Metrics; ref
         return c.json({ status: "unavailable", checks: { redis: redis ? "ok" : "unreachable", fhir: fhir ? "ok" : "unreachable" } }, 503);
       }
       const reasons = await deps.probe.degradations().catch(() => ["degradation check failed"]);
-      return c.json({ status: reasons.length > 0 ? "degraded" : "ready", checks: { redis: "ok", fhir: "ok" }, reasons }, 200);
+      const warnings = deps.probe.warnings?.() ?? [];
+      return c.json({ status: reasons.length > 0 ? "degraded" : "ready", checks: { redis: "ok", fhir: "ok" }, reasons, ...(warnings.length > 0 ? { warnings } : {}) }, 200);
     })
     .get("/metrics", async (c) => {
       await deps.refreshGauges().catch(() => undefined);

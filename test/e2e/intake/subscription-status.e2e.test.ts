@@ -25,7 +25,7 @@ function fhirNotify(fhirBaseUrl: string, sources: Record<string, unknown>, ...ar
     execFile(
       process.execPath,
       [cli, ...args],
-      { env: { PATH: process.env.PATH, FHIR_BASE_URL: fhirBaseUrl, PUBLIC_URL: "https://notify.example.org", FHIR_NOTIFY_CONFIG: file, LOG_LEVEL: "silent" }, timeout: 20_000 },
+      { env: { PATH: process.env.PATH, FHIR_BASE_URL: fhirBaseUrl, PUBLIC_URL: "https://notify.example.org", FHIR_NOTIFY_CONFIG: file, LOG_LEVEL: "silent", MAPPING_PORTAL_TOKEN_SECRET: "portal-token-secret-0123456789" }, timeout: 20_000 },
       (err, stdout, stderr) => done({ code: err === null ? 0 : typeof err.code === "number" ? err.code : 1, stdout: stdout.trim(), stderr: stderr.trim() }),
     );
   });

@@ -25,7 +25,7 @@ async function fhirNotify(service: { fhirBaseUrl: string; url: string }, ...args
   // YAML is a superset of JSON, so the config file can be written without a YAML library.
   writeFileSync(file, JSON.stringify({ sources: { ehr } }));
   const { stdout } = await run(process.execPath, [cli, ...args], {
-    env: { PATH: process.env.PATH, FHIR_BASE_URL: service.fhirBaseUrl, PUBLIC_URL: service.url, FHIR_NOTIFY_CONFIG: file, LOG_LEVEL: "silent" },
+    env: { PATH: process.env.PATH, FHIR_BASE_URL: service.fhirBaseUrl, PUBLIC_URL: service.url, FHIR_NOTIFY_CONFIG: file, LOG_LEVEL: "silent", MAPPING_PORTAL_TOKEN_SECRET: "portal-token-secret-0123456789" },
     timeout: 20_000,
   });
   return stdout.trim();
