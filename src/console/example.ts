@@ -1,5 +1,5 @@
 import type { Appointment } from "fhir/r4";
-import type { SandboxSeed } from "../sandbox/sandbox-fhir.js";
+import type { SandboxSeed } from "../sandbox/seed.js";
 
 /**
  * The preview's one-click example in sandbox mode: a booked appointment for the seeded (synthetic)

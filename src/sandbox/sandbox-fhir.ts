@@ -40,7 +40,7 @@ import { fhirHttpRoute } from "./fhir-http.route.js";
 import { createRestHookDelivery, exponentialBackoff } from "./rest-hook-delivery.js";
 import { prepareSubscription } from "./rest-hook-subscription.js";
 import { SandboxRepository } from "./sandbox-repository.js";
-import { seedDemoData } from "./seed.js";
+import { seedDemoData, type SandboxSeed } from "./seed.js";
 import { createWriteLock } from "./write-lock.js";
 
 export interface SandboxFhir {
@@ -50,14 +50,6 @@ export interface SandboxFhir {
   seed(): Promise<SandboxSeed>;
   /** Waits for in-flight subscription deliveries, stops retries. */
   close(): Promise<void>;
-}
-
-export interface SandboxSeed {
-  patientId: string;
-  practitionerId: string;
-  locationId: string;
-  organizationId: string;
-  consentId: string;
 }
 
 interface SandboxFhirDeps {

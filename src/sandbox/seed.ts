@@ -1,12 +1,20 @@
 import { parseSearchRequest } from "@medplum/core";
 import type { Consent, FhirResource, Location, Organization, Patient, Practitioner } from "fhir/r4";
 import type { SandboxRepository, StoredResource } from "./sandbox-repository.js";
-import type { SandboxSeed } from "./sandbox-fhir.js";
 
 /** Identifier system for seeded resources that have no natural identifier of their own. */
 const seedSystem = "https://fhir-notify.dev/sid/sandbox-seed";
 const demoPatientIdentifier = { system: "https://fhir-notify.dev/sid/demo-patient", value: "demo-1" } as const;
 const consentCategory = { system: "https://fhir-notify.dev/fhir/CodeSystem/consent-category", code: "whatsapp-logistics" } as const;
+
+/** The ids of the seeded demo resources. */
+export interface SandboxSeed {
+  patientId: string;
+  practitionerId: string;
+  locationId: string;
+  organizationId: string;
+  consentId: string;
+}
 
 /**
  * Synthetic demo data, created with conditional creates on an identifier so running it again
