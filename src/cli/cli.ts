@@ -7,7 +7,7 @@ import { createLogger } from "../shared/logger.js";
 import { systemClock } from "../shared/clock.js";
 import { MappingError } from "../mapping/load-rules.js";
 import { loadSiteMapping } from "../mapping/mapping.js";
-import { previewResource } from "../mapping/preview.js";
+import { previewResource } from "../delivery/preview.js";
 import { createFhirClient, type FhirClient } from "../fhir/fhir.client.js";
 import type { FhirPort } from "../fhir/fhir.port.js";
 import { FhirError } from "../fhir/fhir.port.js";

@@ -14,7 +14,7 @@ import type { TemplateHolds } from "../delivery/template-holds.js";
 import type { QueueSnapshot } from "../http/routes/queue-health.js";
 import type { ListedSubscription } from "../intake/subscriptions.js";
 import { FhirError } from "../fhir/fhir.port.js";
-import type { PreviewResult } from "../mapping/preview.js";
+import type { PreviewResult } from "../delivery/preview.js";
 import { PreviewPage } from "./preview.js";
 import type { TimelineIndex } from "../delivery/timeline-index.js";
 import { consoleGuard, sameOriginOnly, sessionCookie, sessionValue } from "./guard.js";

@@ -1,4 +1,4 @@
-import type { PreviewResult, PreviewRule } from "../mapping/preview.js";
+import type { PreviewResult, PreviewRule } from "../delivery/preview.js";
 import { Layout } from "./layout.js";
 import { reasonWords, when } from "./words.js";
 

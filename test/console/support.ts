@@ -11,7 +11,7 @@ import { createQueueHealth } from "../../src/http/routes/queue-health.js";
 import { consoleRoute, type ConsoleDeps } from "../../src/console/console.route.js";
 import { createMetrics } from "../../src/shared/metrics.js";
 import { systemClock } from "../../src/shared/clock.js";
-import { previewResource } from "../../src/mapping/preview.js";
+import { previewResource } from "../../src/delivery/preview.js";
 import type { FhirResource } from "fhir/r4";
 import { ownedQueues } from "../support/redis-prefix.js";
 import { bookingTime, testFhir, testMapping } from "../mapping/site.js";

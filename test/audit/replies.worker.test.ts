@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { auditConfigSchema } from "../../src/audit/audit.config.js";
 import { createLedger } from "../../src/delivery/ledger.js";
 import { createOptOutStore } from "../../src/delivery/opt-out.js";
-import { endedByReplyIndex, handleInbound } from "../../src/delivery/replies.worker.js";
+import { endedByReplyIndex, handleInbound } from "../../src/audit/replies.worker.js";
 import { createScheduler } from "../../src/delivery/schedule.js";
 import { loadMappingSet } from "../../src/mapping/load-rules.js";
 import type { MatchedRule } from "../../src/mapping/mapping.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { loadFixture } from "../fixtures/fhir/load-fixture.js";
-import { previewResource } from "../../src/mapping/preview.js";
-import { bookingTime, testFhir, testMapping } from "./site.js";
+import { previewResource } from "../../src/delivery/preview.js";
+import { bookingTime, testFhir, testMapping } from "../mapping/site.js";
 
 describe("previewResource", () => {
   it("lists every rule for the type with its decision and the exact Cloud API request for messages", async () => {

@@ -1,9 +1,9 @@
 import type { FhirResource } from "fhir/r4";
 import type { NotDoneReason } from "../shared/not-done-reason.js";
-import { toCloudApiRequest, type CloudApiTemplateRequest } from "../delivery/whatsapp/cloud-api.request.js";
+import { toCloudApiRequest, type CloudApiTemplateRequest } from "./whatsapp/cloud-api.request.js";
 import type { FhirPort } from "../fhir/fhir.port.js";
-import type { Mapping, PhiGuardBlock } from "./mapping.js";
-import type { SlotName } from "./slots.js";
+import type { Mapping, PhiGuardBlock } from "../mapping/mapping.js";
+import type { SlotName } from "../mapping/slots.js";
 
 export type PreviewRule =
   | { ruleId: string; fired: false; why: string }

@@ -2,16 +2,16 @@ import type { Job } from "bullmq";
 import type { FhirResource } from "fhir/r4";
 import type { Logger } from "pino";
 import type { FhirPort } from "../fhir/fhir.port.js";
-import type { AuditOptions } from "../audit/audit.config.js";
-import { buildInboundCommunication, type ReplyAction } from "../audit/communication.builder.js";
-import { buildAppointmentResponse, buildOptInConsent, buildOptOutConsent, buildRescheduleTask, closeOptOutConsent } from "../audit/reply.builder.js";
+import type { AuditOptions } from "./audit.config.js";
+import { buildInboundCommunication, type ReplyAction } from "./communication.builder.js";
+import { buildAppointmentResponse, buildOptInConsent, buildOptOutConsent, buildRescheduleTask, closeOptOutConsent } from "./reply.builder.js";
 import type { MappingConfig } from "../mapping/mapping.config.js";
-import type { Ledger } from "./ledger.js";
-import type { OptOutStore } from "./opt-out.js";
-import type { Scheduler } from "./schedule.js";
+import type { Ledger } from "../delivery/ledger.js";
+import type { OptOutStore } from "../delivery/opt-out.js";
+import type { Scheduler } from "../delivery/schedule.js";
 import type { ReplyWord, Rule } from "../mapping/load-rules.js";
-import { consume } from "./queues.js";
-import type { JobData } from "./jobs.js";
+import { consume } from "../delivery/queues.js";
+import type { JobData } from "../delivery/jobs.js";
 
 export interface RepliesDeps {
   fhir: FhirPort;
