@@ -47,6 +47,19 @@ describe("the console's operations page", () => {
     expect(await (await world.app.request(done.headers.get("location")!)).text()).toContain("Replayed 1 job(s).");
   });
 
+  it("replays every dead letter from the Replay all confirm page", async () => {
+    const world = consoleWorld();
+    for (const n of [1, 2]) await world.queues.enqueue("dead-letter", { queue: "delivery", jobId: `send-gone-${n}`, name: "send-message", reason: "WhatsApp refused the template (132001)" }, { jobId: `dl_all_${n}` });
+    const confirm = await (await world.app.request("/console/operations/dlq/all/replay")).text();
+    expect(confirm).toContain("Replay all 2 dead letters?");
+    expect(confirm).toContain('name="all" value="1"');
+    const done = await world.app.request("/console/operations/dlq/replay", form("all=1"));
+    expect(done.headers.get("location")).toBe("/console/operations?done=replayed.0.2");
+    expect(await world.deadLetters.list()).toEqual([]);
+    // Nothing chosen is a plain 400, not a replay of everything.
+    expect((await world.app.request("/console/operations/dlq/replay", form(""))).status).toBe(400);
+  });
+
   it("refuses an action posted from another site", async () => {
     const world = consoleWorld();
     const res = await world.app.request("/console/operations/sender/pause", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", "sec-fetch-site": "cross-site" }, body: "" });
