@@ -1,5 +1,6 @@
 import { pathToFileURL } from "node:url";
-import { ConfigError, loadConfig } from "./config/load-config.js";
+import { loadConfig } from "./config/load-config.js";
+import { ConfigError } from "./shared/config-error.js";
 import type { Config } from "./config/config.schema.js";
 import { createLogger } from "./shared/logger.js";
 import { registerShutdown } from "./shared/lifecycle.js";

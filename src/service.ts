@@ -57,7 +57,7 @@ import type { Clock } from "./shared/clock.js";
 import { createMetrics, type Metrics } from "./shared/metrics.js";
 import { runSteps, type Step } from "./shared/lifecycle.js";
 import { fhirServerId } from "./shared/ids.js";
-import { ConfigError } from "./config/load-config.js";
+import { ConfigError } from "./shared/config-error.js";
 import { redisDurabilityWarnings } from "./config/redis-durability.js";
 
 export type Role = "api" | "worker" | "all";

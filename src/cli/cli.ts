@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
 import type { FhirResource } from "fhir/r4";
-import { ConfigError, loadConfig } from "../config/load-config.js";
+import { loadConfig } from "../config/load-config.js";
+import { ConfigError } from "../shared/config-error.js";
 import type { Config } from "../config/config.schema.js";
 import { createLogger } from "../shared/logger.js";
 import { systemClock } from "../shared/clock.js";

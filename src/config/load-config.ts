@@ -2,13 +2,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { parseDocument, LineCounter, isMap, isSeq, type Node } from "yaml";
 import type { z } from "zod";
 import { configSchema, type Config } from "./config.schema.js";
+import { ConfigError } from "../shared/config-error.js";
 import { envVars, configFileVar, fileSuffix, sourceSecretName, sourceSecretVar } from "./env.js";
-
-/** A configuration problem, already phrased as the one line the process prints before it exits. */
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
 
 /** zod messages can echo the received value, which could be a secret: only the issue code's generic text is kept. */
 function safeMessage(issue: z.core.$ZodIssue): string {

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { join, resolve } from "node:path";
-import { ConfigError } from "../config/load-config.js";
+import { ConfigError } from "../shared/config-error.js";
 
 export interface RedisTarget {
   url: string;

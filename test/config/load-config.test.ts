@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/config/load-config.js";
+import { loadConfig } from "../../src/config/load-config.js";
+import { ConfigError } from "../../src/shared/config-error.js";
 
 function yamlFile(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), "fn-config-"));
