@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import type { FhirResource } from "fhir/r4";
 import { loadConfig } from "../config/load-config.js";
@@ -35,6 +36,55 @@ const usage = `usage: fhir-notify <command>
   dlq replay [id...]                retry dead-lettered jobs (all, or the given ids) and resume a halted sender`;
 
 class CliError extends Error {}
+
+/** What each command accepts; parsing is strict, so anything else is one line and exit 1. */
+interface CommandSpec {
+  usage: string;
+  help: string;
+  options?: Record<string, { type: "string" | "boolean" }>;
+  positionals: { min: number; max: number };
+}
+
+const roles = ["api", "worker", "all"] as const;
+
+const commands: Record<string, CommandSpec> = {
+  serve: { usage: "serve [--role api|worker|all]", help: "Run the service: api takes notifications and webhooks, worker works the queues, all does both (default).", options: { role: { type: "string" } }, positionals: { min: 0, max: 0 } },
+  "mappings check": { usage: "mappings check [dir]", help: "Validate the rules in mappings/ (or dir) with every check serve runs at boot, against the same configuration.", positionals: { min: 0, max: 1 } },
+  preview: { usage: "preview <resource.json>", help: "Show which rules fire for a resource (or a Bundle: the resource first, its references after) and the exact message, or why none.", positionals: { min: 1, max: 1 } },
+  "subscriptions sync": { usage: "subscriptions sync", help: "Create or update this service's Subscriptions on the FHIR server, read them back, exit 1 if one is not active.", positionals: { min: 0, max: 0 } },
+  "subscriptions list": { usage: "subscriptions list", help: "Show our Subscriptions and their server-side status, with a problem for each that delivers nothing.", positionals: { min: 0, max: 0 } },
+  "templates compare": { usage: "templates compare", help: "Compare the templates the rules send with Meta's; exit 1 on a mismatch.", positionals: { min: 0, max: 0 } },
+  "dlq list": { usage: "dlq list", help: "Show the jobs in the dead-letter queue.", positionals: { min: 0, max: 0 } },
+  "dlq replay": { usage: "dlq replay [id...]", help: "Retry dead-lettered jobs (all, or the given ids; exit 1 if an id is not in the queue) and resume a halted sender.", positionals: { min: 0, max: Infinity } },
+};
+
+/** The command named by the first one or two words, and the arguments after it. */
+function commandOf(argv: readonly string[]): { name: string; spec: CommandSpec; args: string[] } | undefined {
+  const two = argv.slice(0, 2).join(" ");
+  if (commands[two] !== undefined) return { name: two, spec: commands[two], args: argv.slice(2) };
+  const one = argv[0] ?? "";
+  if (commands[one] !== undefined && !one.includes(" ")) return { name: one, spec: commands[one], args: argv.slice(1) };
+  return undefined;
+}
+
+function parseCommand(name: string, spec: CommandSpec, args: string[]): { values: Record<string, string | boolean | undefined>; positionals: string[]; help: boolean } {
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args, options: { ...spec.options, help: { type: "boolean", short: "h" } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const option = /'(-[^']*)'/.exec((err as Error).message)?.[1];
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw new CliError(`${name}: unknown option '${option ?? "?"}'; run 'fhir-notify ${name} --help'`);
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") throw new CliError(`${name}: option '${option ?? "?"}' needs a value; run 'fhir-notify ${name} --help'`);
+    throw new CliError(`${name}: ${(err as Error).message.split("\n")[0] ?? "bad arguments"}`);
+  }
+  const values = parsed.values as Record<string, string | boolean | undefined>;
+  const help = values.help === true;
+  if (!help && (parsed.positionals.length < spec.positionals.min || parsed.positionals.length > spec.positionals.max)) {
+    throw new CliError(`${name}: expected ${spec.usage}; run 'fhir-notify ${name} --help'`);
+  }
+  return { values, positionals: parsed.positionals, help };
+}
 
 /** One line on stderr, exit 1: what is wrong and where. */
 function fail(message: string): never {
@@ -94,12 +144,20 @@ async function withQueues<T>(config: Config, work: (deps: ReturnType<typeof crea
 }
 
 async function run(argv: readonly string[]): Promise<void> {
-  const [command, sub, ...rest] = argv;
-  if (command === "serve") return serve(argv.includes("--role") ? (argv[argv.indexOf("--role") + 1] as "api" | "worker" | "all") : "all");
-  if (command === undefined || command === "help" || command === "--help") return out(usage);
+  if (argv.length === 0 || argv[0] === "help" || argv[0] === "--help" || argv[0] === "-h") return out(usage);
+  const found = commandOf(argv);
+  if (found === undefined) throw new CliError(`unknown command '${argv.join(" ")}'; run 'fhir-notify help'`);
+  const { values, positionals: rest, help } = parseCommand(found.name, found.spec, found.args);
+  if (help) return out(`usage: fhir-notify ${found.spec.usage}\n  ${found.spec.help}`);
+  if (found.name === "serve") {
+    const role = values.role ?? "all";
+    if (!roles.includes(role as (typeof roles)[number])) throw new CliError("serve: --role must be api, worker or all");
+    return serve(role as (typeof roles)[number]);
+  }
   const config = loadConfig(process.env);
+  const sub = rest[0];
 
-  switch (`${command} ${sub ?? ""}`.trim()) {
+  switch (found.name) {
     case "mappings check": {
       // The checks serve runs at boot, against the same configuration.
       const mapping = loadSiteMapping({ ...config.mapping, dir: rest[0] ?? config.mapping.dir });
@@ -148,12 +206,19 @@ async function run(argv: readonly string[]): Promise<void> {
     case "dlq list":
       return out(await withQueues(config, (dlq) => dlq.list()));
     case "dlq replay":
-      return out(await withQueues(config, (dlq) => dlq.replay(rest.length > 0 ? rest : undefined)));
+      return out(
+        await withQueues(config, async (dlq) => {
+          // All or nothing: a mistyped id replays nothing rather than the rest without a word.
+          const known = new Set((await dlq.list(10_000)).map((e) => e.id));
+          const unknown = rest.filter((id) => !known.has(id));
+          if (unknown.length > 0) throw new CliError(`dlq replay: no dead-lettered job with id ${unknown.map((id) => `'${id}'`).join(", ")}; see 'fhir-notify dlq list'`);
+          return dlq.replay(rest.length > 0 ? rest : undefined);
+        }),
+      );
     default:
       break;
   }
-  if (command === "preview") {
-    if (sub === undefined) throw new CliError("preview needs a file: fhir-notify preview <resource.json>");
+  if (found.name === "preview" && sub !== undefined) {
     const input = readJsonFile(sub) as FhirResource | undefined;
     if (typeof input !== "object" || input === null || typeof (input as { resourceType?: unknown }).resourceType !== "string") {
       throw new CliError(`${sub}: not a FHIR resource (no resourceType)`);

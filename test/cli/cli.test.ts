@@ -144,4 +144,30 @@ describe("the fhir-notify CLI", () => {
     expect(cli(["preview", file]).stderr).toBe(`fhir-notify: ${file}: not valid JSON\n`);
     expect(cli(["preview", join(dir, "missing.json")]).stderr).toBe(`fhir-notify: ${join(dir, "missing.json")}: cannot read file\n`);
   });
+
+  it("answers --help for each command with its usage, exit 0", { timeout: 30_000 }, () => {
+    for (const command of [["serve"], ["mappings", "check"], ["dlq", "replay"]]) {
+      const help = cli([...command, "--help"]);
+      expect(help.status, command.join(" ")).toBe(0);
+      expect(help.stdout).toMatch(new RegExp(`^usage: fhir-notify ${command.join(" ")}`));
+    }
+  });
+
+  it("refuses an unknown option, a bad --role and extra arguments with one line and exit 1", { timeout: 30_000 }, () => {
+    const unknown = cli(["dlq", "list", "--all"]);
+    expect([unknown.status, unknown.stderr]).toEqual([1, "fhir-notify: dlq list: unknown option '--all'; run 'fhir-notify dlq list --help'\n"]);
+    const role = cli(["serve", "--role", "admin"]);
+    expect([role.status, role.stderr]).toEqual([1, "fhir-notify: serve: --role must be api, worker or all\n"]);
+    const extra = cli(["mappings", "check", "mappings", "more"]);
+    expect([extra.status, extra.stderr]).toEqual([1, "fhir-notify: mappings check: expected mappings check [dir]; run 'fhir-notify mappings check --help'\n"]);
+  });
+
+  it("exits 1 naming the id when dlq replay is given one that is not in the dead-letter queue", () => {
+    const dir = mkdtempSync(join(tmpdir(), "fn-dlq-"));
+    const config = join(dir, "fhir-notify.yaml");
+    writeFileSync(config, `redis:\n  url: redis://127.0.0.1:6379\n  prefix: t-cli-${process.pid}-${Date.now()}\n`);
+    const r = cli(["dlq", "replay", "dlq_delivery_dlv_nope"], { FHIR_NOTIFY_CONFIG: config });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe("fhir-notify: dlq replay: no dead-lettered job with id 'dlq_delivery_dlv_nope'; see 'fhir-notify dlq list'\n");
+  });
 });
