@@ -17,6 +17,9 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 COPY mappings ./mappings
 COPY config ./config
+# The operator CLI on PATH, from the compiled code (the image has no tsx sources to run bin/ with):
+# docker run --rm <image> fhir-notify mappings check
+RUN printf '#!/bin/sh\nexec node /app/dist/src/cli/cli.js "$@"\n' > /usr/local/bin/fhir-notify && chmod 755 /usr/local/bin/fhir-notify
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
