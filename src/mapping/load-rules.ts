@@ -356,10 +356,12 @@ function codeList(doc: YamlDoc, list: z.output<typeof codeListSchema>, path: Fie
       for (const step of [...steps, "coding"]) {
         nodes = nodes.flatMap((n) => {
           const v = typeof n === "object" && n !== null ? (n as Record<string, unknown>)[step] : undefined;
-          return v === undefined ? [] : Array.isArray(v) ? (v as unknown[]) : [v];
+          // JSON null (or any non-object) where a CodeableConcept or Coding belongs is no match, never a throw.
+          return v === undefined || v === null ? [] : Array.isArray(v) ? (v as unknown[]) : [v];
         });
       }
       const hit = nodes.some((c) => {
+        if (typeof c !== "object" || c === null) return false;
         const coding = c as { system?: unknown; code?: unknown };
         return coding.system === list.system && typeof coding.code === "string" && codes.has(coding.code);
       });

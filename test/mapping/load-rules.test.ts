@@ -370,3 +370,19 @@ describe("endedByReply", () => {
     expect(loadError({ "r.yaml": reminderWith("endedByReply: [CANCEL]") })).toMatch(/endedByReply.*CONFIRM or RESCHEDULE/);
   });
 });
+
+describe("a code list over malformed data", () => {
+  it("reads a JSON null where a Coding or CodeableConcept belongs as no match, never a throw", () => {
+    const rule = loadMappingSet(mappingsDir).rules.find((r) => r.id === "lab-report-available")!;
+    const [codeList, categoryList] = rule.suppress as [(typeof rule.suppress)[number], (typeof rule.suppress)[number]];
+    const report = {
+      resourceType: "DiagnosticReport",
+      id: "dr-3307",
+      status: "final",
+      category: [{ coding: null }, null],
+      code: { coding: [null, { system: "http://loinc.org", code: "25836-8" }] },
+    } as unknown as FhirResource;
+    expect(categoryList.evaluate(report, undefined, new Date())).toEqual([false]);
+    expect(codeList.evaluate(report, undefined, new Date())).toEqual([true]);
+  });
+});
