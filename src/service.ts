@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { Worker, type Job, type Processor } from "bullmq";
+import { Worker } from "bullmq";
 import { Redis } from "ioredis";
 import type { Hono } from "hono";
 import type { FhirResource } from "fhir/r4";
@@ -19,6 +19,7 @@ import { createQueues, type Queues } from "./delivery/queues.js";
 import { createLedger } from "./delivery/ledger.js";
 import { createUnknownOutcomes } from "./delivery/unknown-outcomes.js";
 import { createScheduler } from "./delivery/schedule.js";
+import { processorsFor, type JobHandlers } from "./delivery/job-handlers.js";
 import { sendMessage } from "./delivery/send.worker.js";
 import { createOptOutStore } from "./delivery/opt-out.js";
 import { createSenderState } from "./delivery/sender-state.js";
@@ -372,13 +373,11 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         scheduler,
         log,
       });
-      const processors: Record<WorkerQueue, Processor> = {
-        intake: async (job: Job) => {
-          if (job.name === "catch-up") return catchUp(job);
-          if (job.name === "check-heartbeats") return heartbeats();
-          return processEvent({ fhir, mapping, scheduler, ledger, state: createResourceStateStore(redis, prefix), marks, clock, log, metrics, serverOf: () => fhirServer })(job);
-        },
-        delivery: sendMessage({
+      const handlers: JobHandlers = {
+        "process-event": processEvent({ fhir, mapping, scheduler, ledger, state: createResourceStateStore(redis, prefix), marks, clock, log, metrics, serverOf: () => fhirServer }),
+        "catch-up": catchUp,
+        "check-heartbeats": () => heartbeats(),
+        "send-message": sendMessage({
           fhir,
           mapping,
           ledger,
@@ -417,7 +416,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           log,
           metrics,
         }),
-        audit: writeCommunication({
+        "write-communication": writeCommunication({
           fhir,
           ledger,
           options: config.audit,
@@ -425,20 +424,13 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
           metrics,
           locks: createDeliveryLocks(redis, prefix, { onRenewFailure: (deliveryId, reason) => log.warn({ deliveryId, reason }, "could not renew a delivery's audit lock") }),
         }),
-        webhook: async (job: Job) => {
-          switch (job.name) {
-            case "apply-statuses":
-            case "apply-status":
-              return statusUpdates.worker(job);
-            case "sweep-expiry":
-              return sweep();
-            case "check-expiry":
-              return expireOne(job);
-            default:
-              return inbound(job);
-          }
-        },
+        "apply-statuses": (job) => statusUpdates.worker(job),
+        "apply-status": (job) => statusUpdates.worker(job),
+        "sweep-expiry": () => sweep(),
+        "check-expiry": expireOne,
+        "inbound-message": inbound,
       };
+      const processors = processorsFor(handlers);
       const served = config.workers.queues;
       const workers = served.map((queue) => {
         const worker = new Worker(queue, processors[queue], {
