@@ -354,7 +354,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       const workerConnection = { url: redisTarget.url, maxRetriesPerRequest: null };
       // Every source reads the one configured FHIR server, so every channel shares its key.
       const fhirServer = fhirServerId(fhirBaseUrl);
-      const scheduler = createScheduler({ queues, ledger, clock, log, rulesHash: mapping.rulesHash, dryRun: outbox !== undefined });
+      const scheduler = createScheduler({ queues, ledger, clock, log, metrics, rulesHash: mapping.rulesHash, dryRun: outbox !== undefined });
       const poller = createPoller({ fhir, baseUrl: fhirBaseUrl, redis, prefix, log });
       const recovery = createRecovery({ baseUrl: fhirBaseUrl, fetchBundle: (u) => fhir.fetchPage(u), poller, log });
       const catchUp = catchUpWorker({ sources, poller, recovery, intake, log });

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { FhirResource } from "fhir/r4";
 import type { Clock } from "../shared/clock.js";
+import type { Metrics } from "../shared/metrics.js";
 import { deliveryId as makeDeliveryId, auditJobId } from "../shared/ids.js";
 import type { MatchedRule } from "../mapping/mapping.js";
 import { patientRefOf } from "../mapping/recipient.js";
@@ -15,6 +16,8 @@ export interface SchedulerDeps {
   log: Logger;
   rulesHash: string;
   dryRun: boolean;
+  /** A message that ends here unsent is counted like one the send worker ends (reason, template). */
+  metrics: Pick<Metrics, "notDone" | "messages">;
 }
 
 /**
@@ -45,10 +48,15 @@ export interface ScheduleOutcome {
 export function createScheduler(deps: SchedulerDeps) {
   const { queues, ledger, clock, log } = deps;
 
-  async function finishNotDone(deliveryId: string, reason: NotDoneReason, detail: string): Promise<void> {
+  async function finishNotDone(deliveryId: string, templateName: string, reason: NotDoneReason, detail: string): Promise<void> {
     await ledger.set(deliveryId, { reason, reasonDetail: detail });
-    await ledger.append(deliveryId, { state: "not-done", at: clock.now().toISOString() });
+    const isNew = await ledger.append(deliveryId, { state: "not-done", at: clock.now().toISOString() });
     await queues.enqueue("write-communication", { deliveryId }, { jobId: auditJobId(deliveryId, "not-done") });
+    // Counted once: a retried job appends the same event again, which changes nothing.
+    if (isNew) {
+      deps.metrics.notDone.inc({ reason });
+      deps.metrics.messages.inc({ template: templateName, state: "not-done" });
+    }
   }
 
   /** Remove a waiting send job and record why it will not be sent. Safe if it already ran. */
@@ -70,7 +78,7 @@ export function createScheduler(deps: SchedulerDeps) {
     await job?.remove();
     // Records queued by builds that did not store the patient yet still get a findable audit record.
     if (record.patientRef === undefined && patientRef !== undefined) await ledger.set(deliveryId, { patientRef });
-    await finishNotDone(deliveryId, reason, detail);
+    await finishNotDone(deliveryId, record.templateName, reason, detail);
     return true;
   }
 
@@ -99,7 +107,6 @@ export function createScheduler(deps: SchedulerDeps) {
   return {
     cancel,
     endAnswered,
-    finishNotDone,
     async schedule(scope: ScheduleScope, resource: FhirResource & { id: string }, matches: readonly MatchedRule[]): Promise<ScheduleOutcome> {
       const { source, server } = scope;
       const outcome: ScheduleOutcome = { queued: [], duplicates: [], cancelled: [], skipped: [] };
@@ -155,7 +162,7 @@ export function createScheduler(deps: SchedulerDeps) {
 
         if (match.sendAt !== undefined && match.sendAt.getTime() < now.getTime() && match.category === "reminder") {
           // The reminder's moment has passed (booked inside the lead time): the confirmation covers it.
-          await finishNotDone(id, "past-due", "the reminder time had already passed when the appointment was booked or changed");
+          await finishNotDone(id, match.templateName, "past-due", "the reminder time had already passed when the appointment was booked or changed");
           await ledger.settle({ deliveryId: id, source, server, ruleId: match.ruleId, resourceRef: ref });
           outcome.skipped.push({ deliveryId: id, reason: "past-due" });
           continue;

@@ -13,6 +13,7 @@ import type { MatchedRule } from "../../src/mapping/mapping.js";
 import { manualClock } from "../../src/shared/clock.js";
 import { auditJobId, fhirServerId } from "../../src/shared/ids.js";
 import { createLogger } from "../../src/shared/logger.js";
+import { createMetrics } from "../../src/shared/metrics.js";
 import { FakeFhir } from "../fakes/fhir.fake.js";
 import { ownedQueues } from "../support/redis-prefix.js";
 import { mappingsDir, ruleFolder, testSite } from "../mapping/site.js";
@@ -67,7 +68,7 @@ async function setup() {
   const { redis, prefix, queues } = ownedQueues();
   const ledger = createLedger(redis, prefix);
   const log = createLogger("silent");
-  const scheduler = createScheduler({ queues, ledger, clock: manualClock(now), log, rulesHash: "h1", dryRun: true });
+  const scheduler = createScheduler({ queues, ledger, clock: manualClock(now), log, metrics: createMetrics({ defaultMetrics: false }), rulesHash: "h1", dryRun: true });
   const handle = handleInbound({
     fhir: new FakeFhir(),
     ledger,

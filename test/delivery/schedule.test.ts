@@ -6,6 +6,7 @@ import type { MatchedRule } from "../../src/mapping/mapping.js";
 import { manualClock } from "../../src/shared/clock.js";
 import { deliveryId, fhirServerId } from "../../src/shared/ids.js";
 import { createLogger } from "../../src/shared/logger.js";
+import { createMetrics } from "../../src/shared/metrics.js";
 import { ownedQueues } from "../support/redis-prefix.js";
 
 const now = new Date("2026-12-01T09:00:00.000Z");
@@ -23,8 +24,9 @@ const reminder = (start: string): MatchedRule => ({
 function setup() {
   const { redis, prefix, queues } = ownedQueues();
   const ledger = createLedger(redis, prefix);
-  const scheduler = createScheduler({ queues, ledger, clock: manualClock(now), log: createLogger("silent"), rulesHash: "h1", dryRun: true });
-  return { ledger, scheduler, queues };
+  const metrics = createMetrics({ defaultMetrics: false });
+  const scheduler = createScheduler({ queues, ledger, clock: manualClock(now), log: createLogger("silent"), metrics, rulesHash: "h1", dryRun: true });
+  return { ledger, scheduler, queues, metrics };
 }
 
 describe("delivery ids name the FHIR server, not the channel", () => {
@@ -35,7 +37,7 @@ describe("delivery ids name the FHIR server, not the channel", () => {
   });
 
   it("decides once for the same change from two sources of one server, and a reschedule from either supersedes it", async () => {
-    const { ledger, scheduler } = setup();
+    const { ledger, scheduler, metrics } = setup();
     const first = await scheduler.schedule({ source: "ehr-hook", server }, appointment, [reminder("2026-12-05T10:00:00.000Z")]);
     const second = await scheduler.schedule({ source: "ehr-topics", server }, appointment, [reminder("2026-12-05T10:00:00.000Z")]);
     expect(first.queued).toHaveLength(1);
@@ -43,6 +45,9 @@ describe("delivery ids name the FHIR server, not the channel", () => {
 
     const moved = await scheduler.schedule({ source: "ehr-topics", server }, appointment, [reminder("2026-12-06T10:00:00.000Z")]);
     expect(moved.cancelled).toEqual(first.queued);
+    // The superseded reminder is counted like any message that ends unsent, once.
+    expect((await metrics.notDone.get()).values).toEqual([{ labels: { reason: "superseded" }, value: 1 }]);
+    expect((await metrics.messages.get()).values).toEqual([{ labels: { template: "appointment_reminder_v1", state: "not-done" }, value: 1 }]);
     expect(await ledger.pending(server, "appointment-reminder", "Appointment/apt-7781")).toEqual(moved.queued);
   });
 
