@@ -205,7 +205,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     const senderState = createSenderState(redis, prefix, queues.byName.delivery, log, metrics);
     const templateHolds = createTemplateHolds(redis, prefix);
     const unknownOutcomes = createUnknownOutcomes(redis, prefix);
-    const callbackTokens = createCallbackTokens(redis, prefix, config.delivery.ledgerRetentionDays * 86_400);
+    const callbackTokens = createCallbackTokens(redis, prefix, retentionSeconds);
     const statusUpdates = createStatusUpdates({ ledger, queues, unknownOutcomes, callbackTokens, log, metrics, identities: optOuts });
     const deadLetters = createDeadLetters({ queues, ledger, senderState, log });
     const gaps = createGapTracker(redis, prefix);
@@ -303,10 +303,10 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         senderState,
         queues: () => queueHealth.snapshot(),
         subscriptions: () => listSubscriptions(fhir, { now: clock.now(), activationGraceMs: config.ops.subscriptionActivationSeconds * 1000 }),
-        templates: [...new Set(mapping.rules.flatMap((r) => (r.message !== undefined ? [...r.message.template.languages.keys()].map((l) => `${r.message!.template.name}|${l}`) : [])))].map((k) => {
-          const [templateName = "", languageCode = ""] = k.split("|");
-          return { templateName, languageCode };
-        }),
+        // Each template the rules name, once, in every language it has.
+        templates: [...new Map(mapping.rules.flatMap((r) => (r.message !== undefined ? [[r.message.template.name, r.message.template] as const] : []))).values()].flatMap(
+          (t) => [...t.languages.keys()].map((languageCode) => ({ templateName: t.name, languageCode })),
+        ),
         templateHolds,
         preview: (resource) => previewResource(mapping, resource, fhir, clock.now()),
         readResource: (type, id) => fhir.read(type as FhirResource["resourceType"], id),
