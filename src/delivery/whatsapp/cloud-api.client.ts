@@ -1,6 +1,7 @@
 import type { Logger } from "../../shared/logger.js";
 import { toCloudApiRequest } from "./cloud-api.request.js";
 import { cloudApiTemplateRequestSchema, errorEnvelopeSchema, firstIssuePath, phoneNumberHealthSchema, sendResponseSchema } from "./cloud-api.schema.js";
+import { graphUrl } from "./graph-url.js";
 import { createKeepAliveTransport, type Transport, type TransportResponse } from "./keep-alive-transport.js";
 import { classify, retryAfterMsFor, toAcceptedStatus } from "./status.map.js";
 import { SendError, type SendResult, type WhatsAppSender } from "./whatsapp.port.js";
@@ -21,7 +22,7 @@ export interface CloudApiClientConfig {
  * Logs carry ids, HTTP status, Meta's code and fbtrace_id; never the token, number, or any text.
  */
 export function createCloudApiClient(cfg: CloudApiClientConfig, log: Logger, transport: Transport = createKeepAliveTransport()): WhatsAppSender {
-  const url = `${trimSlash(cfg.apiBase)}/${cfg.graphVersion}/${encodeURIComponent(cfg.phoneNumberId)}/messages`;
+  const url = graphUrl(cfg, cfg.phoneNumberId, "/messages");
   const clientLog = log.child({ component: "whatsapp-client", phoneNumberId: cfg.phoneNumberId });
 
   async function sendTemplate(msg: TemplateMessage): Promise<SendResult> {
@@ -107,7 +108,7 @@ export function createCloudApiClient(cfg: CloudApiClientConfig, log: Logger, tra
  * Never throws; any failure is false.
  */
 export async function probeSender(cfg: CloudApiClientConfig, log: Logger, transport: Transport = createKeepAliveTransport({ maxSockets: 1 })): Promise<boolean> {
-  const url = `${trimSlash(cfg.apiBase)}/${cfg.graphVersion}/${encodeURIComponent(cfg.phoneNumberId)}?fields=quality_rating,throughput`;
+  const url = graphUrl(cfg, cfg.phoneNumberId, "?fields=quality_rating,throughput");
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), cfg.timeoutMs);
   try {
@@ -128,10 +129,6 @@ export async function probeSender(cfg: CloudApiClientConfig, log: Logger, transp
   } finally {
     clearTimeout(timer);
   }
-}
-
-function trimSlash(base: string): string {
-  return base.replace(/\/+$/, "");
 }
 
 function safeJson(text: string): unknown {

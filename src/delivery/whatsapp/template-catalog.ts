@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { graphUrl } from "./graph-url.js";
 
 /**
  * What Meta holds for our WhatsApp Business Account: GET /{version}/{WABA-id}/message_templates
@@ -42,8 +43,7 @@ export class TemplateCatalogError extends Error {}
 const maxPages = 60;
 
 export async function fetchMetaTemplates(cfg: TemplateCatalogConfig, fetchImpl: typeof fetch = fetch): Promise<MetaTemplate[]> {
-  const base = cfg.apiBase.replace(/\/+$/, "");
-  let url: string | undefined = `${base}/${cfg.graphVersion}/${encodeURIComponent(cfg.businessAccountId)}/message_templates?fields=name,language,status,category,components&limit=100`;
+  let url: string | undefined = graphUrl(cfg, cfg.businessAccountId, "/message_templates?fields=name,language,status,category,components&limit=100");
   const origin = new URL(url).origin;
   const templates: MetaTemplate[] = [];
   for (let page = 0; url !== undefined; page++) {
