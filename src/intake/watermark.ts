@@ -33,21 +33,27 @@ return 0
 const lastPushTtlSeconds = 30 * 24 * 3600;
 const maxRaces = 10;
 
+/**
+ * A stored mark that is no instant (hand-edited, a bad restore) counts as none: the poller then
+ * starts at the server's newest change, as for a new source, instead of failing every pass on it.
+ */
+const readable = (v: string | null | undefined): string | undefined => (typeof v === "string" && !Number.isNaN(Date.parse(v)) ? v : undefined);
+
 export function createWatermarks(redis: Redis, prefix: string): Watermarks {
   const markKey = (source: string, type: string) => `${prefix}:intake:poll-cursor:${source}:${type}`;
   const pushKey = (source: string) => `${prefix}:intake:last-push:${source}`;
 
   return {
     async get(source, type) {
-      return (await redis.get(markKey(source, type))) ?? undefined;
+      return readable(await redis.get(markKey(source, type)));
     },
 
     async snapshot(source, types) {
       const values = types.length > 0 ? await redis.mget(...types.map((t) => markKey(source, t))) : [];
       const out: Record<string, string> = {};
       types.forEach((t, i) => {
-        const v = values[i];
-        if (typeof v === "string") out[t] = v;
+        const v = readable(values[i]);
+        if (v !== undefined) out[t] = v;
       });
       return out;
     },

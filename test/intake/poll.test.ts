@@ -77,6 +77,20 @@ describe("poller", () => {
     expect(events).toEqual([{ source: "ehr", resourceType: "Appointment", id: "apt-9", versionId: "2", interaction: "unknown", receivedAt, shape: "poll" }]);
   });
 
+  it("treats an unreadable cursor as none: starts at the newest change, as a new source does, instead of failing every pass", async () => {
+    const prefix = ownedRedisPrefix(redis);
+    const fhir = new PagedFhir();
+    await redis.set(cursorKey(prefix), "not-a-time");
+    fhir.newest = appointment("apt-9", "2", "2025-03-04T09:10:00.000Z");
+    fhir.firstPages.set("Appointment", searchset([appointment("apt-9", "2", "2025-03-04T09:10:00.000Z")]));
+    const events = await createPoller({ fhir, baseUrl, redis, prefix, log }).pollOnce("ehr", cfg, receivedAt);
+    expect(events.map((e) => e.id)).toEqual(["apt-9"]);
+    expect(fhir.searches.map((s) => s.params)).toEqual([
+      { _sort: "-_lastUpdated", _count: "1" },
+      { _sort: "_lastUpdated", _count: "100", _lastUpdated: "ge2025-03-04T09:08:00.000Z" },
+    ]);
+  });
+
   it("follows next links exactly as given and advances the cursor to the newest server timestamp after the last page", async () => {
     const prefix = ownedRedisPrefix(redis);
     const fhir = new PagedFhir();
