@@ -102,8 +102,10 @@ export function createStatusUpdates(deps: StatusUpdateDeps) {
     // a `delivered` behind a `read` leaves the state as it was and is not counted again. The new
     // event is the last in the history when isNew.
     if (applied.isNew && stateOf(record.history.slice(0, -1)) !== record.state) deps.metrics.messages.inc({ template: record.templateName, state: record.state });
-    // Any status says Meta took the message: a send in doubt is decided, and never resent.
-    if (applied.isNew && (await deps.unknownOutcomes.resolve(record.deliveryId))) {
+    // Any status says Meta took the message: a send in doubt is decided, and never resent. Also
+    // for a duplicate: a retry after the first try recorded the event but failed to resolve must
+    // still take the delivery off the list (resolve is idempotent; counted only when it was listed).
+    if (await deps.unknownOutcomes.resolve(record.deliveryId)) {
       deps.metrics.unknownOutcomes.inc({ event: "decided" });
       deps.log.info({ event: "unknown-outcome-decided", deliveryId: record.deliveryId, status: data.status }, "unknown send outcome decided by a status webhook");
     }

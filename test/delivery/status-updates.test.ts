@@ -150,6 +150,32 @@ describe("status webhooks applied to the ledger", () => {
     expect((await accepted(ledger, 3)).parked).toEqual([]);
   });
 
+  it("still takes a send in doubt off the list on a retry after resolving it failed the first time", async () => {
+    const { ledger, deps } = setup();
+    const fields = { ...delivery(7), inFlightSince: "2026-11-25T09:59:30.000Z", inFlightAttempt: 1 };
+    await ledger.create(fields);
+    await deps.unknownOutcomes.open({ deliveryId: fields.deliveryId, since: fields.inFlightSince, attempt: 1 });
+    let failNext = true;
+    const flaky = {
+      resolve: (deliveryId: string) => {
+        if (failNext) {
+          failNext = false;
+          return Promise.reject(new Error("connection lost"));
+        }
+        return deps.unknownOutcomes.resolve(deliveryId);
+      },
+    };
+    const updates = createStatusUpdates({ ...deps, unknownOutcomes: flaky });
+    const sent = { wamid: "wamid.HBgL7", status: "sent" as const, timestamp: new Date(ts * 1000).toISOString(), callbackData: fields.deliveryId };
+
+    await expect(updates.apply(sent)).rejects.toThrow("connection lost");
+    // BullMQ retries the job: the event is already in the ledger, the entry still listed.
+    expect(await updates.apply(sent)).toBe("duplicate");
+
+    expect(await deps.unknownOutcomes.list(10)).toEqual([]);
+    expect((await deps.metrics.unknownOutcomes.get()).values).toEqual([{ labels: { event: "decided" }, value: 1 }]);
+  });
+
   it("still queues the audit write on a retry after queueing it failed the first time", async () => {
     const { ledger, queues, deps } = setup();
     const { deliveryId, wamid } = await accepted(ledger, 4);
