@@ -72,6 +72,9 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.use(async (c, next) => {
     await next();
+    // An unexpected failure (Redis not answering, a bug) was logged by the app's error handler as it
+    // answered with an OperationOutcome; a reviewer's browser gets a page in fixed words instead.
+    if (c.error !== undefined && c.res.status >= 500) c.res = await render(c, <Problem title="Unavailable" message="The console could not read its data just now (Redis or another backend did not answer). Try again; the service log has the error." />, 503);
     c.header("content-security-policy", csp);
     c.header("x-content-type-options", "nosniff");
     c.header("referrer-policy", "same-origin");
