@@ -43,9 +43,8 @@ export interface RuleMessage {
   readonly endedByReply: readonly ReplyWord[];
 }
 
-/** Reply words the service understands (webhook-intake maps a button payload to one of these). */
-export const replyWords = ["CONFIRM", "RESCHEDULE"] as const;
-export type ReplyWord = (typeof replyWords)[number];
+/** Reply words the service understands: the quick-reply actions (slots.ts), one list for both. */
+export type ReplyWord = ReplyAction;
 
 export interface Rule {
   readonly id: string;
@@ -146,7 +145,7 @@ const ruleSchema = z
           .refine((b) => (b.reply === undefined) !== (b.link === undefined), "a button is either `reply: CONFIRM` or `link: portalLink`"),
       )
       .default([]),
-    endedByReply: z.array(z.enum(replyWords, "a reply that ends messages is CONFIRM or RESCHEDULE")).optional(),
+    endedByReply: z.array(z.enum(replyActions, `a reply that ends messages is ${replyActions.join(" or ")}`)).optional(),
   })
   .strict();
 
