@@ -17,6 +17,17 @@ function cli(args: readonly string[], env: Record<string, string> = {}) {
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** A scratch copy of the shipped mappings/, for a test to break one file of. */
+function copyOfShippedMappings(): string {
+  const dir = mkdtempSync(join(tmpdir(), "fn-mappings-"));
+  cpSync(join(root, "mappings"), dir, { recursive: true });
+  return dir;
+}
+
+function edit(file: string, change: (text: string) => string): void {
+  writeFileSync(file, change(readFileSync(file, "utf8")));
+}
+
 describe("the fhir-notify CLI", () => {
   it("answers unknown input with one line and a non-zero exit", () => {
     const r = cli(["frobnicate", "now"]);
@@ -48,10 +59,9 @@ describe("the fhir-notify CLI", () => {
   });
 
   it("runs the boot-time checks serve runs: a URL button outside portal.url fails the check, not the deploy", () => {
-    const dir = mkdtempSync(join(tmpdir(), "fn-mappings-"));
-    cpSync(join(root, "mappings"), dir, { recursive: true });
+    const dir = copyOfShippedMappings();
     const template = join(dir, "templates", "visit_followup_portal_v1.yaml");
-    writeFileSync(template, readFileSync(template, "utf8").replaceAll('path: "/s/{{1}}"', 'url: "https://elsewhere.example/s/{{1}}"'));
+    edit(template, (text) => text.replaceAll('path: "/s/{{1}}"', 'url: "https://elsewhere.example/s/{{1}}"'));
     const r = cli(["mappings", "check", dir]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^fhir-notify: .*visit_followup_portal_v1\.yaml:\d+: languages\.en_US\.buttons\[0\]\.url: must start with the configured mapping\.portal\.url/);
@@ -59,10 +69,9 @@ describe("the fhir-notify CLI", () => {
   });
 
   it("lints a template's fixed text: a clinical word in a button fails the check with its file, line and part", () => {
-    const dir = mkdtempSync(join(tmpdir(), "fn-mappings-"));
-    cpSync(join(root, "mappings"), dir, { recursive: true });
+    const dir = copyOfShippedMappings();
     const template = join(dir, "templates", "appointment_reminder_v1.yaml");
-    writeFileSync(template, readFileSync(template, "utf8").replace("text: Cambiar horario", "text: Cambiar cita de VIH"));
+    edit(template, (text) => text.replace("text: Cambiar horario", "text: Cambiar cita de VIH"));
     const r = cli(["mappings", "check", dir]);
     expect(r.status).toBe(1);
     expect(r.stderr).toBe(
@@ -82,8 +91,7 @@ describe("the fhir-notify CLI", () => {
   });
 
   it("rejects a rule that tries to put a clinical field in a message, naming file and line", () => {
-    const dir = mkdtempSync(join(tmpdir(), "fn-mappings-"));
-    cpSync(join(root, "mappings"), dir, { recursive: true });
+    const dir = copyOfShippedMappings();
     writeFileSync(
       join(dir, "appointment-booked.yaml"),
       [
