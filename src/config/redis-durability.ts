@@ -5,7 +5,7 @@ import type { Redis } from "ioredis";
  * notification and every pending message only in Redis, so without AOF a Redis restart loses what
  * was acknowledged since the last snapshot, and an evicting maxmemory-policy deletes jobs and ledger
  * keys under memory pressure (BullMQ requires noeviction). A Redis that refuses CONFIG (managed
- * services often do) cannot be checked; that is said once, not treated as unsafe.
+ * services often do) cannot be checked: no warning, it is not treated as unsafe.
  */
 export async function redisDurabilityWarnings(redis: Redis): Promise<string[]> {
   let appendonly: string | undefined;
