@@ -99,61 +99,11 @@ export function TimelinePageView({ view }: { view: TimelineView }) {
         ))}
       </ul>
       <form class="filters card" method="get" action="/console">
-        <label>
-          State
-          <select name="state">
-            <option value="">any</option>
-            {timelineGroups.map((g) => (
-              <option value={g} selected={q.state === g}>
-                {groupWords[g]}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Reason
-          <select name="reason">
-            <option value="">any</option>
-            {reasons.map((r) => (
-              <option value={r} selected={q.reason === r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Rule
-          <select name="rule">
-            <option value="">any</option>
-            {view.rules.map((r) => (
-              <option value={r.id} selected={q.rule === r.id}>
-                {r.id}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Template
-          <select name="template">
-            <option value="">any</option>
-            {templates.map((t) => (
-              <option value={t} selected={q.template === t}>
-                {t}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Source
-          <select name="source">
-            <option value="">any</option>
-            {view.sources.map((s) => (
-              <option value={s} selected={q.source === s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
+        <FilterSelect label="State" name="state" chosen={q.state} options={timelineGroups.map((g) => [g, groupWords[g]])} />
+        <FilterSelect label="Reason" name="reason" chosen={q.reason} options={reasons.map((r) => [r, r])} />
+        <FilterSelect label="Rule" name="rule" chosen={q.rule} options={view.rules.map((r) => [r.id, r.id])} />
+        <FilterSelect label="Template" name="template" chosen={q.template} options={templates.map((t) => [t, t])} />
+        <FilterSelect label="Source" name="source" chosen={q.source} options={view.sources.map((s) => [s, s])} />
         <label>
           Created from (UTC)
           <input type="datetime-local" name="from" value={q.from ?? ""} />
@@ -219,5 +169,22 @@ export function TimelinePageView({ view }: { view: TimelineView }) {
         </span>
       </div>
     </Layout>
+  );
+}
+
+/** One filter of the form: "any" first, then each value with its words, the chosen one selected. */
+function FilterSelect(props: { label: string; name: string; chosen: string | undefined; options: ReadonlyArray<readonly [value: string, words: string]> }) {
+  return (
+    <label>
+      {props.label}
+      <select name={props.name}>
+        <option value="">any</option>
+        {props.options.map(([value, words]) => (
+          <option value={value} selected={props.chosen === value}>
+            {words}
+          </option>
+        ))}
+      </select>
+    </label>
   );
 }
