@@ -47,7 +47,11 @@ export function createDeliveryLocks(redis: Redis, prefix: string, options: Deliv
       const timer = setInterval(() => {
         renew(redis, [k], [token, ttlMs]).then(
           (kept) => {
-            if (kept !== 1) options.onRenewFailure?.(deliveryId, "lost");
+            if (kept === 1) return;
+            // Lapsed or taken by another job: no later renewal can win it back, so stop here
+            // instead of reporting the same loss every third of a TTL until the job ends.
+            clearInterval(timer);
+            options.onRenewFailure?.(deliveryId, "lost");
           },
           () => options.onRenewFailure?.(deliveryId, "error"),
         );

@@ -52,4 +52,22 @@ describe("the per-delivery audit lock", () => {
     await held!.release();
     expect(await redis.exists(key)).toBe(0);
   });
+
+  it("stops renewing once the lock was taken by another job: never extends it, reports the loss once", async () => {
+    const prefix = ownedRedisPrefix(redis);
+    const lost: string[] = [];
+    const locks = createDeliveryLocks(redis, prefix, { ttlMs: 60, onRenewFailure: (_id, reason) => lost.push(reason) });
+    const held = await locks.acquire(deliveryId);
+    const key = `${prefix}:audit-lock:${deliveryId}`;
+    await redis.set(key, "another-job-token", "PX", 30_000);
+    await waitFor("the renewal to find the lock taken", () => lost.length > 0, 2_000);
+    // Ten more renewal periods: a renewal still running would report the loss again each time.
+    const start = Date.now();
+    await waitFor("ten renewal periods to pass", () => Date.now() - start > 200, 2_000);
+    expect(lost).toEqual(["lost"]);
+    expect(await redis.get(key)).toBe("another-job-token");
+    expect(await redis.pttl(key)).toBeGreaterThan(29_000);
+    await held!.release();
+    expect(await redis.get(key)).toBe("another-job-token");
+  });
 });
