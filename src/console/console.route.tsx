@@ -83,13 +83,15 @@ export function consoleRoute(deps: ConsoleDeps): Hono<AppEnv> {
   app.get("/console.css", (c) => c.body(consoleCss, 200, { "content-type": "text/css; charset=utf-8" }));
   app.get("/favicon.svg", (c) => c.body(consoleIcon, 200, { "content-type": "image/svg+xml" }));
   app.get("/login", (c) => render(c, <LoginPage />));
+  // Behind a TLS-terminating proxy the request reaches us as http: PUBLIC_URL says what the browser used.
+  const servedOverHttps = (requestUrl: string) => new URL(requestUrl).protocol === "https:" || (deps.publicUrl !== undefined && new URL(deps.publicUrl).protocol === "https:");
   app.post("/login", sameOriginOnly(deps.publicUrl), async (c) => {
     const token = deps.adminToken;
     if (token === undefined) return c.redirect("/console", 303);
     const form = await c.req.parseBody();
     const given = typeof form.token === "string" ? form.token : "";
     if (sessionValue(given) !== sessionValue(token)) return render(c, <LoginPage failed />, 401);
-    setCookie(c, sessionCookie, sessionValue(token), { httpOnly: true, sameSite: "Strict", path: "/console", secure: new URL(c.req.url).protocol === "https:" });
+    setCookie(c, sessionCookie, sessionValue(token), { httpOnly: true, sameSite: "Strict", path: "/console", secure: servedOverHttps(c.req.url) });
     return c.redirect("/console", 303);
   });
   app.use(consoleGuard(deps.adminToken));

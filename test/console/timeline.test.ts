@@ -52,6 +52,17 @@ describe("the console timeline", () => {
 });
 
 describe("the console's guard", () => {
+  it("marks the session cookie Secure behind a TLS-terminating proxy (PUBLIC_URL is https, the request reaches us as http)", async () => {
+    const { app } = consoleWorld({ adminToken: "console-test-admin-token-0123456789", publicUrl: "https://notify.hospital.example" });
+    const login = await app.request("http://10.0.0.7:8080/console/login", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: "https://notify.hospital.example" },
+      body: "token=console-test-admin-token-0123456789",
+    });
+    expect(login.status).toBe(303);
+    expect(login.headers.get("set-cookie")).toMatch(/; Secure/);
+  });
+
   it("with ADMIN_TOKEN set, a browser is sent to sign in, and the token sets an HttpOnly SameSite=Strict cookie", async () => {
     const { app } = consoleWorld({ adminToken: "console-test-admin-token-0123456789" });
     const anon = await app.request("/console");
@@ -67,6 +78,8 @@ describe("the console's guard", () => {
     expect(cookie).toMatch(/SameSite=Strict/);
     expect(cookie).not.toContain("console-test-admin-token-0123456789");
 
+    // Served over plain http with no https PUBLIC_URL: the cookie cannot be Secure.
+    expect(cookie).not.toMatch(/Secure/);
     const session = cookie.split(";")[0]!;
     expect((await app.request("/console", { headers: { cookie: session } })).status).toBe(200);
     expect((await app.request("/console", { headers: { authorization: "Bearer console-test-admin-token-0123456789" } })).status).toBe(200);
