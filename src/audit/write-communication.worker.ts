@@ -175,12 +175,16 @@ function projectOnto(deps: WriteCommunicationDeps) {
 }
 
 /**
- * What a Communication says, without what the server assigns (id, version, lastUpdated); tags
- * stay, they are ours too (the dry-run tag).
+ * What a Communication says, without what the server assigns (id, version, lastUpdated, source).
+ * The rest of meta stays: tags are ours too (the dry-run tag), and a security label or profile
+ * another system added makes the resource more than our projection, so it is never PUT away.
  */
 function contentOf(c: Communication): Communication {
   const { id: _id, meta, ...rest } = c;
-  return { ...rest, ...(meta?.tag !== undefined && meta.tag.length > 0 ? { meta: { tag: meta.tag } } : {}) };
+  const { versionId: _v, lastUpdated: _l, source: _s, ...kept } = meta ?? {};
+  const { tag, ...others } = kept;
+  const ownMeta = { ...(tag !== undefined && tag.length > 0 ? { tag } : {}), ...others };
+  return { ...rest, ...(Object.keys(ownMeta).length > 0 ? { meta: ownMeta } : {}) };
 }
 
 /** Digest of a projection as buildCommunication makes it (its key order is fixed). */

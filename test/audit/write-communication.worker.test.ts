@@ -342,8 +342,14 @@ describe("write-back with If-Match: one FHIR request per status step", () => {
       const c = current()!;
       store({ ...c, note: [...(c.note ?? []), { text: "Patient called the front desk about this message" }] });
     };
-    return { requests, current, editedElsewhere };
+    /** Another system adds a confidentiality label (a new version, nothing else changed). */
+    const labelledElsewhere = () => {
+      const c = current()!;
+      store({ ...c, meta: { ...c.meta, security: [restricted] } });
+    };
+    return { requests, current, editedElsewhere, labelledElsewhere };
   }
+  const restricted = { system: "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", code: "R", display: "restricted" };
 
   it("updates a status step with one PUT If-Match on the version it wrote last, no read (was GET + PUT)", async () => {
     const fhir = versionedServer("meta-and-etag");
@@ -400,6 +406,20 @@ describe("write-back with If-Match: one FHIR request per status step", () => {
     expect(await w.run()).toBe("updated");
     expect(fhir.requests).toEqual(["GET /Communication/comm-7781", 'PUT /Communication/comm-7781 W/"3"']);
     expect(fhir.current()?.note).toEqual([{ text: "Patient called the front desk about this message" }]);
+  });
+
+  it("never PUTs away a security label another system added: after it, every step reads and merges", async () => {
+    const fhir = versionedServer("meta-and-etag");
+    await delivery([accepted]);
+    const w = worker(client());
+    await w.run();
+    fhir.labelledElsewhere();
+    for (const step of [delivered, read]) {
+      await ledger.append(deliveryId, step);
+      expect(await w.run()).toBe("updated");
+      expect(fhir.current()?.meta?.security).toEqual([restricted]);
+    }
+    expect(fhir.current()?.received).toBe("2025-03-04T09:15:11.000Z");
   });
 
   it("falls back to read-then-write on a server that names no version", async () => {
